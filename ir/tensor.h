@@ -1,0 +1,77 @@
+/* Weight tensors. A tensor is a 1-D or 2-D array of weights in one of lstmc's formats: a layout (dense,
+ * masked, column-packed) times a value encoding (f32, bf16, q8, q4, ternary, binary). ir/layout.h
+ * describes the bytes; this file owns them and gives every format a scalar reference decode and matvec,
+ * which are the oracle for the CPU and CUDA kernels.
+ *
+ * Memory: a Tensor owns all its buffers (lx_free'd by tensor_free). */
+#ifndef LSTMC_IR_TENSOR_H
+#define LSTMC_IR_TENSOR_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ir/layout.h"
+
+typedef struct Tensor {
+  char *name;
+  int ndim;       /* 1 or 2 */
+  int64_t rows;   /* shape[0] */
+  int64_t cols;   /* shape[1]; 1 for 1-D tensors */
+  int layout;     /* enum lx_layout */
+  int enc;        /* enum lx_enc */
+  int64_t nslots; /* value slots per row: cols, or groups when packed */
+  size_t stride;  /* bytes per row of codes: lx_row_bytes(enc, nslots) */
+  uint8_t *codes; /* rows * stride bytes */
+  float *scale;   /* [rows] when lx_enc_has_scale(enc), else NULL */
+  uint8_t *mask;  /* masked layout: rows * mask_stride bytes, else NULL */
+  size_t mask_stride;
+  /* packed layout */
+  int64_t ngroups;
+  int32_t *group_off;  /* [ngroups + 1] */
+  int32_t *group_cols; /* [group_off[ngroups]] column indices, ascending within a group */
+  uint8_t *sel;        /* [rows * ngroups] position inside the group, or LX_SEL_EMPTY */
+  int alpha, block;    /* the column-combining parameters that built the groups (recorded for printing) */
+  double gamma;
+} Tensor;
+
+/* Format names: "dense_f32", "dense_bf16", "q8", "q4", "ternary", "binary" (dense layout);
+ * "masked", "masked_bf16", "masked_q8", ... (masked); "cc_packed", "cc_bf16", "cc_q8", ... (packed). */
+const char *format_name(int layout, int enc);
+/* Parses a format name; returns 0 and sets layout/enc, or -1. */
+int format_parse(const char *name, int *layout, int *enc);
+const char *enc_name(int enc); /* "f32", "bf16", "q8", "q4", "ternary", "binary" */
+
+/* A new dense f32 tensor, zero-filled. ndim 1: shape [rows]; ndim 2: [rows, cols]. NULL on OOM (errmsg set). */
+Tensor *tensor_new_f32(const char *name, int ndim, int64_t rows, int64_t cols);
+/* A tensor with buffers allocated (zeroed) for the given layout/encoding; for the packed layout `ngroups`
+ * and `ngroup_cols` (total columns in groups) size the group arrays. NULL on OOM. */
+Tensor *tensor_new(const char *name, int ndim, int64_t rows, int64_t cols, int layout, int enc, int64_t ngroups,
+                   int64_t ngroup_cols);
+void tensor_free(Tensor *t);
+Tensor *tensor_clone(const Tensor *t);
+int tensor_rename(Tensor *t, const char *name);
+
+static inline float *tensor_f32(const Tensor *t) { return (float *)(void *)t->codes; }
+static inline int tensor_is_dense_f32(const Tensor *t) { return t->layout == LX_LAYOUT_DENSE && t->enc == LX_ENC_F32; }
+
+/* Scalar reference decoding: the weight at (r, c), and row r expanded to cols floats. */
+float tensor_get(const Tensor *t, int64_t r, int64_t c);
+void tensor_row_to_f32(const Tensor *t, int64_t r, float *out);
+/* The whole tensor as dense row-major floats (caller lx_free's). NULL on OOM. */
+float *tensor_to_f32(const Tensor *t);
+/* Reference matvec with double accumulation: y[r] += Σ_c W[r,c] · x[c] for r in [0, rows). */
+void tensor_matvec_ref(const Tensor *t, const float *x, double *y);
+
+/* Number of weights that are nonzero after decoding. */
+int64_t tensor_nnz(const Tensor *t);
+/* Bytes of storage: codes + scales + masks + group structure. */
+size_t tensor_bytes(const Tensor *t);
+/* First element that is NaN or ±Inf after decoding: returns 1 and sets *r, *c; 0 if all finite. */
+int tensor_find_nonfinite(const Tensor *t, int64_t *r, int64_t *c);
+/* Checks the internal invariants of the layout (groups disjoint and in range, sel in range, …).
+ * Returns 0 or an LSTMC_ERR_* with a message naming the tensor. */
+int tensor_check(const Tensor *t);
+
+/* bf16 from f32, round to nearest even (NaN stays NaN). */
+uint16_t f32_to_bf16(float f);
+
+#endif
