@@ -40,6 +40,94 @@ const char *lstmc_errmsg(void);
 /* A short name for a status ("parse error", ...). Static storage. */
 const char *lstmc_status_name(int status);
 
+/* ---- models ------------------------------------------------------------------------------------------
+ * A model is a checked spec lowered to the IR, plus (once loaded or initialized) its weights and
+ * vocabulary. */
+typedef struct lstmc_model lstmc_model;
+
+/* Parses and checks a .lstm spec. Diagnostics (every error found, with file:line:col, the source line and
+ * a caret) go to stderr; lstmc_errmsg() gives the first. On success *out is a new model (free it with
+ * lstmc_model_free); on failure *out is NULL. */
+int lstmc_model_load(const char *spec_path, lstmc_model **out);
+/* Destroys a model. Accepts NULL. Sessions made from it must be freed first. */
+void lstmc_model_free(lstmc_model *m);
+/* Loads weights (and the vocabulary) from a safetensors file; shapes are checked against the spec. */
+int lstmc_model_load_weights(lstmc_model *m, const char *weights_path);
+/* PyTorch-style random initialization, with the vocabulary built from a text file (chars, words) or
+ * fixed (bytes; vocab_text_path may then be NULL). */
+int lstmc_model_init_weights(lstmc_model *m, const char *vocab_text_path, uint64_t seed);
+/* Writes weights, formats and vocabulary to a safetensors file, atomically (temp file, fsync, rename). */
+int lstmc_model_save_weights(const lstmc_model *m, const char *path);
+/* The IR as text. *text is allocated; release it with lstmc_free. */
+int lstmc_model_ir(const lstmc_model *m, char **text);
+
+typedef struct lstmc_model_info {
+  const char *name;       /* owned by the model */
+  const char *vocab_kind; /* "bytes", "chars" or "words"; static */
+  int64_t vocab_size;     /* 0 while unknown */
+  int num_lstm;
+  int64_t params;           /* -1 while the vocabulary size is unknown */
+  int64_t params_fixed;     /* parameters that do not depend on the vocabulary */
+  int64_t params_per_vocab; /* parameters per vocabulary entry */
+  int has_weights;
+} lstmc_model_info;
+int lstmc_model_get_info(const lstmc_model *m, lstmc_model_info *out);
+
+/* Splits text into token ids with the model's vocabulary. `name` is used in messages (unknown token at
+ * byte offset …). *ids is allocated; release with lstmc_free. */
+int lstmc_tokenize(const lstmc_model *m, const char *text, size_t len, const char *name, int32_t **ids, int64_t *n);
+
+/* Releases memory that lstmc allocated for the caller. Accepts NULL. */
+void lstmc_free(void *p);
+
+/* ---- sessions ----------------------------------------------------------------------------------------
+ * A session runs a model on one executor and keeps its recurrent state. It borrows the model, which must
+ * outlive it. */
+typedef struct lstmc_session lstmc_session;
+
+typedef struct lstmc_session_opts {
+  const char *target; /* "ref" (default), "cpu" or "cuda" */
+  int threads;        /* CPU threads; 0 = all cores */
+  int no_cache;       /* CUDA: do not use the on-disk kernel cache */
+  int verbose;        /* report compilation and fallbacks on stderr */
+} lstmc_session_opts;
+
+/* opts may be NULL (reference executor). */
+int lstmc_session_create(const lstmc_model *m, const lstmc_session_opts *opts, lstmc_session **out);
+void lstmc_session_free(lstmc_session *s);
+/* Zeroes the recurrent state. */
+void lstmc_session_reset(lstmc_session *s);
+/* Feeds one token; writes vocab_size logits (caller's buffer). */
+int lstmc_session_step(lstmc_session *s, int32_t token, float *logits);
+
+typedef struct lstmc_eval_result {
+  double bpc;          /* mean cross-entropy in bits per token (per character for bytes/chars models) */
+  double nll;          /* summed cross-entropy in nats */
+  int64_t tokens;      /* tokens in the text */
+  int64_t predictions; /* tokens - 1 */
+  double seconds;
+  double tokens_per_s;
+} lstmc_eval_result;
+
+/* Scores a token stream from a zero state (batch 1, state carried across the whole stream): each token
+ * after the first is predicted from those before it. */
+int lstmc_session_eval(lstmc_session *s, const int32_t *ids, int64_t n, lstmc_eval_result *out);
+
+typedef struct lstmc_gen_opts {
+  const char *prime;  /* text fed first (NULL or "": a newline if the vocabulary has one, else token 0) */
+  int64_t length;     /* tokens to generate */
+  double temperature; /* > 0; 0 = greedy */
+  int top_k;          /* 0 = no cut */
+  uint64_t seed;
+  /* Called with the text of each generated token as it comes (may be NULL). */
+  void (*on_text)(const char *text, size_t len, void *ctx);
+  void *ctx;
+} lstmc_gen_opts;
+
+/* Generates text from a zero state. Deterministic for a given seed and executor. *text (may be NULL)
+ * receives the generated text without the prime; release with lstmc_free. */
+int lstmc_session_generate(lstmc_session *s, const lstmc_gen_opts *opts, char **text);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,67 @@
+/* Executors: the reference interpreter, the LLVM CPU backend and the CUDA backend sit behind one table of
+ * function pointers (as ggml's backends do). An executor is made for one graph whose weights are loaded;
+ * it keeps the recurrent state (h, c per layer) and advances it one token at a time, or scores a known
+ * token stream, which lets a backend batch the input projections over time.
+ *
+ * Memory: an Executor borrows its Graph (which must outlive it) and owns everything else. */
+#ifndef LSTMC_RUNTIME_EXEC_H
+#define LSTMC_RUNTIME_EXEC_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ir/graph.h"
+
+typedef enum ExecTarget { TARGET_REF = 0, TARGET_CPU = 1, TARGET_CUDA = 2, TARGET_COUNT } ExecTarget;
+const char *target_name(int target);
+int target_parse(const char *name, int *target);
+
+typedef struct ExecOptions {
+  int target;     /* ExecTarget */
+  int threads;    /* 0: all cores (CPU backend) */
+  int batch;      /* independent streams run together (1 for eval/generate) */
+  int no_cache;   /* CUDA: skip the on-disk kernel cache */
+  int verbose;    /* print what the backend does (kernels compiled, fallbacks) to stderr */
+  int allow_fallback; /* 1: a format the backend does not specialize runs on the reference path, with a warning */
+} ExecOptions;
+
+typedef struct Executor Executor;
+
+typedef struct ExecVtbl {
+  const char *name;
+  /* 0 when the backend can run the whole graph; otherwise LSTMC_ERR_UNSUPPORTED with a message naming
+   * the node or tensor it cannot take. */
+  int (*supports)(const Graph *g, const ExecOptions *o);
+  int (*create)(const Graph *g, const ExecOptions *o, Executor **out);
+  void (*destroy)(Executor *e);
+  /* Zeroes the recurrent state of every stream. */
+  void (*reset)(Executor *e);
+  /* Feeds one token per stream (tokens[batch]) and writes logits[batch][V]. */
+  int (*step)(Executor *e, const int32_t *tokens, float *logits);
+  /* Optional (NULL: the generic loop over step): for stream 0, feeds tokens[0..n-2] and accumulates
+   * -log p(tokens[t+1]) into *nll (natural log, double); logprobs[t] receives log p(tokens[t+1]) when
+   * non-NULL. State carries over from earlier calls. */
+  int (*score)(Executor *e, const int32_t *tokens, int64_t n, double *nll, double *logprobs);
+} ExecVtbl;
+
+struct Executor {
+  const ExecVtbl *vt;
+  const Graph *g;
+  ExecOptions opts;
+};
+
+/* The table of a target, or NULL when the target was not built in (e.g. no LLVM). */
+const ExecVtbl *exec_backend(int target);
+/* Creates an executor for the target, checking `supports` first. */
+int exec_create(const Graph *g, const ExecOptions *o, Executor **out);
+void exec_destroy(Executor *e);
+/* Scores through the backend's `score`, or the generic loop. */
+int exec_score(Executor *e, const int32_t *tokens, int64_t n, double *nll, double *logprobs);
+
+/* log-softmax of logits[V] in double; returns log p(target) when target >= 0. */
+double log_softmax_at(const float *logits, int64_t V, int32_t target);
+void log_softmax(const float *logits, int64_t V, double *out);
+
+/* The reference executor's table (ref_exec.c). */
+extern const ExecVtbl ref_exec_vtbl;
+
+#endif

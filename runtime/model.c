@@ -1,0 +1,287 @@
+/* The public API (include/lstmc.h): models, sessions, evaluation and generation, as thin layers over the
+ * frontend, the IR, weights.c and the executors. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "frontend/lower.h"
+#include "frontend/spec.h"
+#include "ir/vocab.h"
+#include "lstmc.h"
+#include "runtime/exec.h"
+#include "runtime/internal.h"
+#include "runtime/weights.h"
+#include "support/alloc.h"
+#include "support/err.h"
+#include "support/rng.h"
+
+const char *lstmc_status_name(int status) {
+  switch (status) {
+  case LSTMC_OK: return "ok";
+  case LSTMC_ERR_USAGE: return "usage error";
+  case LSTMC_ERR_PARSE: return "parse error";
+  case LSTMC_ERR_IO: return "I/O error";
+  case LSTMC_ERR_FORMAT: return "format error";
+  case LSTMC_ERR_SHAPE: return "shape error";
+  case LSTMC_ERR_VALUE: return "value error";
+  case LSTMC_ERR_DATA: return "data error";
+  case LSTMC_ERR_NOMEM: return "out of memory";
+  case LSTMC_ERR_UNSUPPORTED: return "unsupported";
+  case LSTMC_ERR_NODEVICE: return "no device";
+  case LSTMC_ERR_BACKEND: return "backend error";
+  case LSTMC_ERR_INTERRUPTED: return "interrupted";
+  default: return "unknown status";
+  }
+}
+
+void lstmc_free(void *p) { lx_free(p); }
+
+double now_seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* ---- models -------------------------------------------------------------------------------------- */
+
+int lstmc_model_load(const char *spec_path, lstmc_model **out) {
+  *out = NULL;
+  lstmc_model *m = lx_calloc(1, sizeof *m);
+  if (!m) return lx_nomem("loading a model");
+  Diag d;
+  diag_init(&d, stderr);
+  int st = spec_load(spec_path, &d, &m->spec);
+  if (!st) st = lower_spec(m->spec, 0, &m->g);
+  if (st) {
+    lstmc_model_free(m);
+    return st;
+  }
+  *out = m;
+  return 0;
+}
+
+void lstmc_model_free(lstmc_model *m) {
+  if (!m) return;
+  graph_free(m->g);
+  spec_free(m->spec);
+  lx_free(m);
+}
+
+int lstmc_model_load_weights(lstmc_model *m, const char *path) { return weights_load(m->g, path); }
+
+int lstmc_model_init_weights(lstmc_model *m, const char *vocab_text_path, uint64_t seed) {
+  Vocab *v = NULL;
+  int st;
+  if (m->g->vocab_kind == VOCAB_BYTES) {
+    v = vocab_new_bytes();
+    if (!v) return LSTMC_ERR_NOMEM;
+  } else {
+    if (!vocab_text_path)
+      return lx_fail(LSTMC_ERR_USAGE, "a %s model needs a text to build its vocabulary from (--vocab-from)",
+                     vocab_kind_name(m->g->vocab_kind));
+    char *text;
+    size_t len;
+    if ((st = read_file(vocab_text_path, &text, &len))) return st;
+    st = vocab_build(m->g->vocab_kind, text, len, vocab_text_path, &v);
+    lx_free(text);
+    if (st) return st;
+    if (m->spec->vocab_size > 0 && v->n != m->spec->vocab_size) {
+      int64_t n = v->n;
+      vocab_free(v);
+      return lx_fail(LSTMC_ERR_DATA, "%s: the text has %lld distinct tokens but the spec says 'vocab %s %lld'",
+                     vocab_text_path, (long long)n, vocab_kind_name(m->g->vocab_kind), (long long)m->spec->vocab_size);
+    }
+  }
+  vocab_free(m->g->vocab);
+  m->g->vocab = v;
+  graph_set_vocab_size(m->g, v->n);
+  return weights_init(m->g, seed);
+}
+
+int lstmc_model_save_weights(const lstmc_model *m, const char *path) {
+  if (!graph_has_weights(m->g)) return lx_fail(LSTMC_ERR_USAGE, "the model has no weights to save");
+  return weights_save(m->g, path, NULL, NULL, 0);
+}
+
+int lstmc_model_ir(const lstmc_model *m, char **text) {
+  StrBuf sb;
+  sb_init(&sb);
+  int st = graph_print(m->g, &sb);
+  *text = sb_take(&sb);
+  if (st || !*text) return lx_nomem("printing the IR");
+  return 0;
+}
+
+int lstmc_model_get_info(const lstmc_model *m, lstmc_model_info *out) {
+  memset(out, 0, sizeof *out);
+  out->name = m->g->name;
+  out->vocab_kind = vocab_kind_name(m->g->vocab_kind);
+  out->vocab_size = m->g->vocab_size;
+  out->num_lstm = graph_num_lstm(m->g);
+  out->params = graph_param_count(m->g, &out->params_fixed, &out->params_per_vocab);
+  out->has_weights = graph_has_weights(m->g);
+  return 0;
+}
+
+int lstmc_tokenize(const lstmc_model *m, const char *text, size_t len, const char *name, int32_t **ids, int64_t *n) {
+  if (!m->g->vocab) return lx_fail(LSTMC_ERR_USAGE, "the model has no vocabulary yet (load weights first)");
+  return vocab_tokenize(m->g->vocab, text, len, name, ids, n);
+}
+
+/* ---- sessions ------------------------------------------------------------------------------------ */
+
+int lstmc_session_create(const lstmc_model *m, const lstmc_session_opts *opts, lstmc_session **out) {
+  *out = NULL;
+  ExecOptions eo = {0};
+  eo.batch = 1;
+  eo.allow_fallback = 1;
+  if (opts) {
+    if (opts->target && target_parse(opts->target, &eo.target)) return LSTMC_ERR_USAGE;
+    eo.threads = opts->threads;
+    eo.no_cache = opts->no_cache;
+    eo.verbose = opts->verbose;
+  }
+  lstmc_session *s = lx_calloc(1, sizeof *s);
+  if (!s) return lx_nomem("creating a session");
+  s->m = m;
+  s->logits = lx_malloc((size_t)(m->g->vocab_size > 0 ? m->g->vocab_size : 1) * sizeof(float));
+  if (!s->logits) {
+    lx_free(s);
+    return lx_nomem("creating a session");
+  }
+  int st = exec_create(m->g, &eo, &s->e);
+  if (st) {
+    lstmc_session_free(s);
+    return st;
+  }
+  s->e->vt->reset(s->e);
+  *out = s;
+  return 0;
+}
+
+void lstmc_session_free(lstmc_session *s) {
+  if (!s) return;
+  exec_destroy(s->e);
+  lx_free(s->logits);
+  lx_free(s);
+}
+
+void lstmc_session_reset(lstmc_session *s) { s->e->vt->reset(s->e); }
+
+int lstmc_session_step(lstmc_session *s, int32_t token, float *logits) { return s->e->vt->step(s->e, &token, logits); }
+
+int lstmc_session_eval(lstmc_session *s, const int32_t *ids, int64_t n, lstmc_eval_result *out) {
+  memset(out, 0, sizeof *out);
+  if (n < 2) return lx_fail(LSTMC_ERR_DATA, "the text has %lld token%s; evaluation needs at least 2", (long long)n, n == 1 ? "" : "s");
+  s->e->vt->reset(s->e);
+  double t0 = now_seconds(), nll = 0;
+  int st = exec_score(s->e, ids, n, &nll, NULL);
+  if (st) return st;
+  out->seconds = now_seconds() - t0;
+  out->nll = nll;
+  out->tokens = n;
+  out->predictions = n - 1;
+  out->bpc = nll / (double)(n - 1) / log(2.0);
+  out->tokens_per_s = out->seconds > 0 ? (double)(n - 1) / out->seconds : 0;
+  return 0;
+}
+
+/* ---- generation ---------------------------------------------------------------------------------- */
+
+typedef struct Cand {
+  float logit;
+  int32_t id;
+} Cand;
+
+static int cand_cmp(const void *a, const void *b) {
+  const Cand *x = a, *y = b;
+  if (x->logit != y->logit) return x->logit > y->logit ? -1 : 1;
+  return x->id < y->id ? -1 : x->id > y->id; /* ties: the lower id first, so the order is total */
+}
+
+static int sample_token(const float *logits, int64_t V, double temperature, int top_k, Rng *rng, Cand *scratch) {
+  if (temperature <= 0) {
+    int32_t best = 0;
+    for (int64_t i = 1; i < V; i++)
+      if (logits[i] > logits[best]) best = (int32_t)i;
+    return best;
+  }
+  int64_t k = V;
+  for (int64_t i = 0; i < V; i++) scratch[i] = (Cand){logits[i], (int32_t)i};
+  if (top_k > 0 && top_k < V) {
+    qsort(scratch, (size_t)V, sizeof *scratch, cand_cmp);
+    k = top_k;
+  }
+  double m = -INFINITY;
+  for (int64_t i = 0; i < k; i++)
+    if (scratch[i].logit > m) m = scratch[i].logit;
+  double total = 0;
+  for (int64_t i = 0; i < k; i++) total += exp(((double)scratch[i].logit - m) / temperature);
+  double u = rng_uniform(rng) * total, acc = 0;
+  for (int64_t i = 0; i < k; i++) {
+    acc += exp(((double)scratch[i].logit - m) / temperature);
+    if (u < acc) return scratch[i].id;
+  }
+  return scratch[k - 1].id; /* u landed on the rounding edge */
+}
+
+int lstmc_session_generate(lstmc_session *s, const lstmc_gen_opts *o, char **text) {
+  if (text) *text = NULL;
+  const Graph *g = s->m->g;
+  const Vocab *v = g->vocab;
+  if (!v) return lx_fail(LSTMC_ERR_USAGE, "the model has no vocabulary");
+  if (o->length < 0) return lx_fail(LSTMC_ERR_USAGE, "--length must not be negative");
+  if (!(o->temperature >= 0) || !isfinite(o->temperature)) return lx_fail(LSTMC_ERR_USAGE, "--temperature must be a finite number >= 0");
+  if (o->top_k < 0) return lx_fail(LSTMC_ERR_USAGE, "--top-k must not be negative");
+  int64_t V = g->vocab_size;
+  int32_t *prime = NULL;
+  int64_t nprime = 0;
+  int st = 0;
+  if (o->prime && o->prime[0]) {
+    if ((st = vocab_tokenize(v, o->prime, strlen(o->prime), "--prime", &prime, &nprime))) return st;
+  }
+  if (nprime == 0) {
+    lx_free(prime);
+    prime = lx_malloc(sizeof(int32_t));
+    if (!prime) return lx_nomem("generating");
+    int32_t nl = v->kind == VOCAB_WORDS ? v->eos : vocab_lookup(v, "\n", 1);
+    prime[0] = nl >= 0 ? nl : 0;
+    nprime = 1;
+  }
+  Cand *scratch = lx_malloc((size_t)V * sizeof *scratch);
+  StrBuf out, piece;
+  sb_init(&out);
+  sb_init(&piece);
+  if (!scratch) {
+    st = lx_nomem("generating");
+    goto done;
+  }
+  Rng rng;
+  rng_seed(&rng, o->seed);
+  s->e->vt->reset(s->e);
+  for (int64_t i = 0; i < nprime && !st; i++) st = s->e->vt->step(s->e, &prime[i], s->logits);
+  for (int64_t i = 0; i < o->length && !st; i++) {
+    int32_t tok = sample_token(s->logits, V, o->temperature, o->top_k, &rng, scratch);
+    piece.len = 0;
+    vocab_append_token(v, tok, &piece);
+    if (piece.failed) {
+      st = lx_nomem("generating");
+      break;
+    }
+    if (o->on_text) o->on_text(piece.data, piece.len, o->ctx);
+    if (text) sb_append(&out, piece.data, piece.len);
+    if (i + 1 < o->length) st = s->e->vt->step(s->e, &tok, s->logits);
+  }
+  if (!st && text) {
+    *text = sb_take(&out);
+    if (!*text) st = lx_nomem("generating");
+  }
+done:
+  sb_free(&out);
+  sb_free(&piece);
+  lx_free(scratch);
+  lx_free(prime);
+  return st;
+}

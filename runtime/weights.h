@@ -1,0 +1,27 @@
+/* Weights on disk: binding a Graph's weight slots to a safetensors file, both ways, and PyTorch-style
+ * random initialization.
+ *
+ * Names follow PyTorch (`encoder.weight`, `rnns.{l}.weight_ih_l0`, …); AWD-LSTM checkpoints converted to
+ * safetensors (`rnns.{l}.module.weight_hh_l0_raw`, …) load too. Dense f32 tensors are plain safetensors
+ * tensors that any reader understands. Other formats are stored as component tensors next to the name
+ * (`N` or `N.codes`, `N.scale`, `N.mask`, `N.group_offsets`, `N.group_cols`, `N.select`) and described in
+ * the metadata key `lstmc.formats`, so they load back bit for bit. The vocabulary is the metadata key
+ * `lstmc.vocab`, a JSON array of token strings (absent for `vocab bytes`). */
+#ifndef LSTMC_RUNTIME_WEIGHTS_H
+#define LSTMC_RUNTIME_WEIGHTS_H
+#include <stdint.h>
+
+#include "ir/graph.h"
+
+/* Loads every slot's tensor and the vocabulary. Errors name the file and the tensor. */
+int weights_load(Graph *g, const char *path);
+/* Writes all slots (and the vocabulary) atomically. extra_keys/values: more metadata (may be NULL). */
+int weights_save(const Graph *g, const char *path, const char *const *extra_keys, const char *const *extra_values,
+                 int nextra);
+/* Random weights as AWD-LSTM initializes them: encoder and decoder uniform(-0.1, 0.1), decoder bias 0,
+ * LSTM weights and biases uniform(-1/sqrt(H), 1/sqrt(H)) like nn.LSTM. The graph must know its vocabulary. */
+int weights_init(Graph *g, uint64_t seed);
+/* Checks every tensor for NaN/Inf; the error names the tensor and element. */
+int weights_check_finite(const Graph *g, const char *source);
+
+#endif
