@@ -12,6 +12,8 @@ typedef struct ParseCtx {
   int line, col;      /* the lexer's position: of the next character */
   int last_token;     /* for syntax-error messages */
   const char *last_text;
+  SrcLoc braces[64];  /* open '{' (innermost last), for "not closed" messages */
+  int nbraces;
   AstStmt *stmts;     /* results */
   AstPipeline *pipeline;
 } ParseCtx;

@@ -155,6 +155,7 @@ opt
 static void describe_token(const ParseCtx *ctx, yysymbol_kind_t t, char *buf, size_t n) {
   switch (t) {
   case YYSYMBOL_YYEOF: snprintf(buf, n, "end of input"); break;
+  case YYSYMBOL_YYUNDEF: snprintf(buf, n, "input"); break;
   case YYSYMBOL_WORD: case YYSYMBOL_PIPEWORD:
     snprintf(buf, n, "'%s'", ctx->last_text ? ctx->last_text : "?"); break;
   case YYSYMBOL_INT: case YYSYMBOL_FLOAT:
@@ -166,21 +167,46 @@ static void describe_token(const ParseCtx *ctx, yysymbol_kind_t t, char *buf, si
 
 static int yyreport_syntax_error(const yypcontext_t *pctx, yyscan_t scanner, ParseCtx *ctx) {
   (void)scanner;
-  enum { MAX_EXPECTED = 6 };
+  enum { MAX_EXPECTED = 8 };
   yysymbol_kind_t expected[MAX_EXPECTED];
   int n = yypcontext_expected_tokens(pctx, expected, MAX_EXPECTED);
+  yysymbol_kind_t tok = yypcontext_token(pctx);
+  SrcLoc at = to_loc(ctx, *yypcontext_location(pctx));
+  /* The two mistakes that most often end a parse get messages of their own. */
+  if (tok == YYSYMBOL_YYEOF && ctx->nbraces > 0) {
+    int k = ctx->nbraces <= 64 ? ctx->nbraces - 1 : 63;
+    diag_error(ctx->diag, at, "unexpected end of input: a '{' is not closed");
+    diag_note(ctx->diag, ctx->braces[k], "the '{' opened here");
+    return 0;
+  }
+  int wants_close = 0;
+  for (int i = 0; i < n; i++) wants_close |= expected[i] == YYTRANSLATE('}');
+  if (tok == YYTRANSLATE('}') && !wants_close && ctx->nbraces == 0) {
+    diag_error(ctx->diag, at, "syntax error: unexpected '}' with no block open");
+    return 0;
+  }
   char got[128];
-  describe_token(ctx, yypcontext_token(pctx), got, sizeof got);
+  describe_token(ctx, tok, got, sizeof got);
+  /* "pipeline word" (passes, prune_at) is a grammar detail: users see words. */
+  const char *names[MAX_EXPECTED];
+  int m = 0, has_word = 0;
+  for (int i = 0; i < n; i++) {
+    if (expected[i] == YYSYMBOL_PIPEWORD || expected[i] == YYSYMBOL_WORD) {
+      if (has_word++) continue;
+      names[m++] = "a word";
+    } else {
+      names[m++] = expected[i] == YYSYMBOL_YYEOF ? "end of input" : yysymbol_name(expected[i]);
+    }
+  }
   char msg[512];
   int len = snprintf(msg, sizeof msg, "syntax error: unexpected %s", got);
   /* Lists of expected tokens are useful when short; past 4 alternatives they are noise. */
-  if (n > 0 && n <= 4) {
+  if (m > 0 && m <= 4) {
     len += snprintf(msg + len, sizeof msg - (size_t)len, ", expected ");
-    for (int i = 0; i < n && len < (int)sizeof msg; i++)
-      len += snprintf(msg + len, sizeof msg - (size_t)len, "%s%s", i == 0 ? "" : i == n - 1 ? " or " : ", ",
-                      yysymbol_name(expected[i]));
+    for (int i = 0; i < m && len < (int)sizeof msg; i++)
+      len += snprintf(msg + len, sizeof msg - (size_t)len, "%s%s", i == 0 ? "" : i == m - 1 ? " or " : ", ", names[i]);
   }
-  diag_error(ctx->diag, to_loc(ctx, *yypcontext_location(pctx)), "%s", msg);
+  diag_error(ctx->diag, at, "%s", msg);
   return 0;
 }
 

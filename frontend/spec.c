@@ -130,7 +130,13 @@ static int want_values(Sem *s, const AstStmt *st, int min, int max, const char *
   } else {
     const AstValue *extra = st->values;
     for (int i = 0; i < max; i++) extra = extra->next;
-    ERR(extra->loc, "'%s' takes %s; unexpected '%s'", st->word, what, value_text(extra));
+    int keyword = 0;
+    static const char *const statements[] = {"vocab", "embed", "dropout", "lstm", "decoder", "model", "train",
+                                             "optimizer", "data", "valid", "bptt", "batch", "epochs", "seed"};
+    for (size_t i = 0; i < sizeof statements / sizeof *statements; i++)
+      keyword |= extra->kind == AST_WORD && !strcmp(extra->s, statements[i]);
+    ERR(extra->loc, "'%s' takes %s; unexpected '%s'%s", st->word, what, value_text(extra),
+        keyword ? " (missing ';' before it?)" : "");
   }
   return -1;
 }
@@ -258,7 +264,7 @@ static void check_model(Sem *s, const AstStmt *model) {
     return;
   }
   const AstStmt *vocab = NULL, *decoder = NULL, *embed = NULL;
-  int nlstm = 0;
+  int nlstm = 0, errors_before = s->diag->nerrors;
   for (const AstStmt *st = model->body; st; st = st->next) {
     SpecLayer l = {0};
     l.loc = st->loc;
@@ -302,6 +308,7 @@ static void check_model(Sem *s, const AstStmt *model) {
       l.kind = SPEC_DROPOUT;
       add_layer(s, &l);
     } else if (!strcmp(st->word, "lstm")) {
+      nlstm++;
       if (want_values(s, st, 1, 1, "a hidden size, as in 'lstm 1000'")) continue;
       long long n;
       if (get_int(s, st->values, 1, 1 << 20, "lstm size", &n)) continue;
@@ -315,7 +322,6 @@ static void check_model(Sem *s, const AstStmt *model) {
         static const int open[] = {1};
         check_settings(s, st->body, "lstm block", keys, 1, &l.weight_drop, lo, hi, open);
       }
-      nlstm++;
       add_layer(s, &l);
     } else if (!strcmp(st->word, "decoder")) {
       if (once(s, st, &decoder) || want_values(s, st, 1, 1, "'tied' or 'untied'") || no_block(s, st)) continue;
@@ -328,10 +334,14 @@ static void check_model(Sem *s, const AstStmt *model) {
       unknown_word(s, st, "model block", model_words, 5);
     }
   }
-  if (!vocab) ERR(model->loc, "model '%s' has no 'vocab' statement (vocab bytes, chars or words)", sp->name ? sp->name : "?");
-  if (!embed) ERR(model->loc, "model '%s' has no 'embed' layer", sp->name ? sp->name : "?");
-  if (!nlstm) ERR(model->loc, "model '%s' has no 'lstm' layer", sp->name ? sp->name : "?");
-  if (!decoder) ERR(model->loc, "model '%s' has no 'decoder' (decoder tied or decoder untied)", sp->name ? sp->name : "?");
+  /* Missing pieces are reported only when the block had no other error, which would likely explain them
+   * (a statement swallowed by a missing ';', say). */
+  int clean = s->diag->nerrors == errors_before;
+  const char *mname = sp->name ? sp->name : "?";
+  if (!vocab && clean) ERR(model->loc, "model '%s' has no 'vocab' statement (vocab bytes, chars or words)", mname);
+  if (!embed && clean) ERR(model->loc, "model '%s' has no 'embed' layer", mname);
+  if (!nlstm && clean) ERR(model->loc, "model '%s' has no 'lstm' layer", mname);
+  if (!decoder && clean) ERR(model->loc, "model '%s' has no 'decoder' (decoder tied or decoder untied)", mname);
   if (decoder && embed && nlstm) {
     const SpecLayer *last_lstm = NULL, *emb = NULL, *dec = NULL;
     for (int i = 0; i < sp->nlayers; i++) {

@@ -278,7 +278,7 @@ static int cmd_init(Args *a) {
   }
   lstmc_model_info info;
   lstmc_model_get_info(m, &info);
-  fprintf(stderr, "lstmc: wrote %s: %lld parameters, vocabulary of %lld %s tokens, seed %llu\n", arg_str(a, "o"),
+  fprintf(stderr, "lstmc: wrote %s: %lld parameters, vocabulary of %lld tokens (%s), seed %llu\n", arg_str(a, "o"),
           (long long)info.params, (long long)info.vocab_size, info.vocab_kind, (unsigned long long)seed);
   lstmc_model_free(m);
   return 0;

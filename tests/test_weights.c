@@ -1,0 +1,394 @@
+/* Weights and vocabularies: every format round-trips through safetensors bit for bit and its reference
+ * matvec equals the dense matvec of its decoded matrix; bad weight files give one clear error naming the
+ * file and tensor; tokenization errors name the byte offset; generation is deterministic per seed. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "frontend/lower.h"
+#include "frontend/spec.h"
+#include "ir/vocab.h"
+#include "lstmc.h"
+#include "runtime/exec.h"
+#include "runtime/internal.h"
+#include "runtime/safetensors.h"
+#include "runtime/weights.h"
+#include "support/alloc.h"
+#include "support/rng.h"
+#include "testutil.h"
+
+static const char *tmpdir;
+
+static Graph *make_graph(const char *text, int64_t V) {
+  Diag d;
+  diag_init(&d, stderr);
+  Spec *s;
+  Graph *g = NULL;
+  if (!CHECK(spec_load_text("test.lstm", "", text, strlen(text), &d, &s) == 0)) return NULL;
+  CHECK(lower_spec(s, V, &g) == 0);
+  spec_free(s);
+  return g;
+}
+
+static const char *tiny_tied = "model t { vocab bytes; embed 8; lstm 12; lstm 8; decoder tied; }";
+static const char *tiny_untied = "model t { vocab bytes; embed 8; lstm 12; lstm 8; decoder untied; }";
+
+/* A random tensor in the given format, built directly from its definition in ir/layout.h. */
+static Tensor *random_tensor(const char *name, int64_t rows, int64_t cols, int layout, int enc, Rng *rng) {
+  int64_t G = 0, K = 0;
+  int32_t *perm = NULL;
+  if (layout == LX_LAYOUT_PACKED) {
+    /* groups of 1..4 consecutive columns of a shuffled order, one column left out */
+    perm = lx_malloc((size_t)cols * sizeof *perm);
+    for (int64_t i = 0; i < cols; i++) perm[i] = (int32_t)i;
+    for (int64_t i = cols - 1; i > 0; i--) {
+      int64_t j = (int64_t)rng_below(rng, (uint64_t)i + 1);
+      int32_t t = perm[i];
+      perm[i] = perm[j];
+      perm[j] = t;
+    }
+    K = cols - 1;
+    G = (K + 2) / 3;
+  }
+  Tensor *t = tensor_new(name, 2, rows, cols, layout, enc, G, K);
+  if (layout == LX_LAYOUT_PACKED) {
+    for (int64_t g = 0; g <= G; g++) t->group_off[g] = (int32_t)(g * K / G);
+    for (int64_t g = 0; g < G; g++) {
+      int32_t a = t->group_off[g], b = t->group_off[g + 1];
+      for (int32_t k = a; k < b; k++) t->group_cols[k] = perm[k];
+      /* ascending inside a group */
+      for (int32_t x = a; x < b; x++)
+        for (int32_t y = x + 1; y < b; y++)
+          if (t->group_cols[y] < t->group_cols[x]) {
+            int32_t tmp = t->group_cols[x];
+            t->group_cols[x] = t->group_cols[y];
+            t->group_cols[y] = tmp;
+          }
+      for (int64_t r = 0; r < rows; r++)
+        t->sel[r * G + g] = rng_below(rng, 4) == 0 ? LX_SEL_EMPTY : (uint8_t)rng_below(rng, (uint64_t)(b - a));
+    }
+    t->alpha = 3;
+    t->gamma = 0.5;
+    t->block = 256;
+  }
+  for (size_t i = 0; i < (size_t)rows * t->stride; i++) t->codes[i] = (uint8_t)rng_below(rng, 256);
+  if (enc == LX_ENC_F32 || enc == LX_ENC_BF16) {
+    for (int64_t r = 0; r < rows; r++)
+      for (int64_t s = 0; s < t->nslots; s++) {
+        float v = (float)(rng_uniform(rng) * 2 - 1);
+        if (enc == LX_ENC_F32) memcpy(t->codes + r * t->stride + 4 * s, &v, 4);
+        else {
+          uint16_t h = f32_to_bf16(v);
+          memcpy(t->codes + r * t->stride + 2 * s, &h, 2);
+        }
+      }
+  }
+  /* clear the codes that a format does not use (q4 -8, ternary 3) */
+  for (int64_t r = 0; r < rows; r++)
+    for (int64_t s = 0; s < t->nslots; s++) {
+      uint8_t *row = t->codes + r * t->stride;
+      if (enc == LX_ENC_Q4 && ((row[s >> 1] >> ((s & 1) * 4)) & 15) == 8) row[s >> 1] ^= (uint8_t)(1 << ((s & 1) * 4));
+      if (enc == LX_ENC_TERNARY && ((row[s >> 2] >> ((s & 3) * 2)) & 3) == 3) row[s >> 2] ^= (uint8_t)(1 << ((s & 3) * 2));
+    }
+  if (t->scale)
+    for (int64_t r = 0; r < rows; r++) t->scale[r] = (float)(0.01 + rng_uniform(rng) * 0.1);
+  if (t->mask)
+    for (size_t i = 0; i < (size_t)rows * t->mask_stride; i++) t->mask[i] = (uint8_t)rng_below(rng, 256);
+  lx_free(perm);
+  return t;
+}
+
+static void test_formats_roundtrip(void) {
+  Rng rng;
+  rng_seed(&rng, 7);
+  for (int layout = 0; layout < LX_LAYOUT_COUNT; layout++)
+    for (int enc = 0; enc < LX_ENC_COUNT; enc++) {
+      Graph *g = make_graph(tiny_untied, 0);
+      if (!g) return;
+      /* every slot dense random, then rnns.0.weight_hh_l0 and decoder.weight in the format under test */
+      CHECK(weights_init(g, 3) == 0);
+      int slots[2] = {graph_find_slot(g, "rnns.0.weight_hh_l0"), graph_find_slot(g, "decoder.weight")};
+      for (int k = 0; k < 2; k++) {
+        WeightSlot *s = &g->slots[slots[k]];
+        graph_set_tensor(g, slots[k], random_tensor(s->name, s->rows, s->cols, layout, enc, &rng));
+      }
+      char fmt[64], path[512];
+      snprintf(fmt, sizeof fmt, "%s", format_name(layout, enc));
+      CHECK(tensor_check(g->slots[slots[0]].t) == 0);
+      CHECK(graph_verify(g) == 0);
+      /* reference matvec = dense matvec of the decoded matrix */
+      for (int k = 0; k < 2; k++) {
+        const Tensor *t = g->slots[slots[k]].t;
+        float x[16];
+        double y1[300] = {0}, y2[300] = {0};
+        for (int i = 0; i < 16; i++) x[i] = (float)(rng_uniform(&rng) * 2 - 1);
+        tensor_matvec_ref(t, x, y1);
+        float *dense = tensor_to_f32(t);
+        for (int64_t r = 0; r < t->rows; r++)
+          for (int64_t c = 0; c < t->cols; c++) y2[r] += (double)dense[r * t->cols + c] * x[c];
+        double md = 0;
+        for (int64_t r = 0; r < t->rows; r++) md = fmax(md, fabs(y1[r] - y2[r]));
+        /* scaled encodings: the matvec scales once per row, the decoded matrix per element (float rounding) */
+        if (!CHECK(md < (lx_enc_has_scale(enc) ? 1e-6 : 1e-9))) fprintf(stderr, "    format %s: matvec differs by %g\n", fmt, md);
+        for (int64_t r = 0; r < t->rows; r++)
+          for (int64_t c = 0; c < t->cols; c++)
+            if (tensor_get(t, r, c) != dense[r * t->cols + c]) {
+              CHECK(!"tensor_get agrees with tensor_to_f32");
+              r = t->rows;
+              break;
+            }
+        lx_free(dense);
+      }
+      snprintf(path, sizeof path, "%s/fmt_%s.safetensors", tmpdir, fmt);
+      if (!CHECK(weights_save(g, path, NULL, NULL, 0) == 0)) fprintf(stderr, "    %s: %s\n", fmt, lstmc_errmsg());
+      Graph *h = make_graph(tiny_untied, 0);
+      if (CHECK(weights_load(h, path) == 0)) {
+        for (int i = 0; i < g->nslots; i++) {
+          const Tensor *a = g->slots[i].t, *b = h->slots[i].t;
+          int same = a->layout == b->layout && a->enc == b->enc && a->stride == b->stride &&
+                     !memcmp(a->codes, b->codes, (size_t)a->rows * a->stride) &&
+                     (!a->scale || !memcmp(a->scale, b->scale, (size_t)a->rows * 4)) &&
+                     (!a->mask || !memcmp(a->mask, b->mask, (size_t)a->rows * a->mask_stride)) &&
+                     (a->layout != LX_LAYOUT_PACKED ||
+                      (a->ngroups == b->ngroups && !memcmp(a->group_off, b->group_off, (size_t)(a->ngroups + 1) * 4) &&
+                       !memcmp(a->group_cols, b->group_cols, (size_t)a->group_off[a->ngroups] * 4) &&
+                       !memcmp(a->sel, b->sel, (size_t)(a->rows * a->ngroups)) && a->alpha == b->alpha &&
+                       a->gamma == b->gamma && a->block == b->block));
+          if (!CHECK(same)) fprintf(stderr, "    format %s, tensor %s did not round-trip\n", fmt, a->name);
+        }
+      } else {
+        fprintf(stderr, "    %s: %s\n", fmt, lstmc_errmsg());
+      }
+      graph_free(h);
+      graph_free(g);
+    }
+}
+
+/* Writes a file from a list of tensors (f32 data generated) to test the loader's errors. */
+static void write_st(const char *path, StWriteTensor *t, int n, const char *vocab) {
+  const char *k[2] = {"lstmc.vocab", "x"}, *v[2] = {vocab, "y"};
+  CHECK(st_write_file(path, t, n, k, v, vocab ? 1 : 0) == 0);
+}
+
+static int load_error(const char *spec, const char *path, int want_status, const char *want) {
+  Graph *g = make_graph(spec, 0);
+  if (!g) return 0;
+  int st = weights_load(g, path);
+  int ok = CHECK_INT_EQ(st, want_status) && CHECK_CONTAINS(lstmc_errmsg(), want);
+  CHECK(!graph_has_weights(g));
+  graph_free(g);
+  return ok;
+}
+
+static void test_bad_weights(void) {
+  Graph *g = make_graph(tiny_tied, 0);
+  if (!g) return;
+  CHECK(weights_init(g, 1) == 0);
+  char good[512], path[512];
+  snprintf(good, sizeof good, "%s/good.safetensors", tmpdir);
+  CHECK(weights_save(g, good, NULL, NULL, 0) == 0);
+  /* tensors of the good model as write descriptors, to corrupt one at a time */
+  StWriteTensor t[16];
+  int n = g->nslots;
+  for (int i = 0; i < n; i++) {
+    const Tensor *x = g->slots[i].t;
+    memset(&t[i], 0, sizeof t[i]);
+    t[i].name = x->name;
+    t[i].dtype = ST_F32;
+    t[i].ndim = x->ndim;
+    t[i].shape[0] = x->rows;
+    t[i].shape[1] = x->cols;
+    t[i].data = x->codes;
+    t[i].nbytes = (size_t)x->rows * x->stride;
+  }
+  snprintf(path, sizeof path, "%s/bad.safetensors", tmpdir);
+
+  write_st(path, t, n - 1, NULL); /* drops decoder.bias */
+  load_error(tiny_tied, path, LSTMC_ERR_FORMAT, "tensor 'decoder.bias' is missing");
+  load_error(tiny_untied, good, LSTMC_ERR_FORMAT, "tensor 'decoder.weight' is missing (the spec's decoder is untied; is this a tied model?)");
+
+  StWriteTensor extra[17];
+  memcpy(extra, t, sizeof(StWriteTensor) * (size_t)n);
+  extra[n] = t[n - 1];
+  extra[n].name = "rnns.9.weight_ih_l0";
+  write_st(path, extra, n + 1, NULL);
+  load_error(tiny_tied, path, LSTMC_ERR_FORMAT, "unexpected tensor 'rnns.9.weight_ih_l0'");
+
+  /* a tied spec given a file with a different decoder.weight */
+  extra[n] = t[0];
+  extra[n].name = "decoder.weight";
+  float *other = lx_malloc(t[0].nbytes);
+  memcpy(other, t[0].data, t[0].nbytes);
+  other[5] += 1;
+  extra[n].data = other;
+  write_st(path, extra, n + 1, NULL);
+  load_error(tiny_tied, path, LSTMC_ERR_SHAPE, "has its own 'decoder.weight', but the spec's decoder is tied");
+  /* ... but an identical copy (as AWD-LSTM saves tied models) is accepted */
+  extra[n].data = t[0].data;
+  write_st(path, extra, n + 1, NULL);
+  Graph *h = make_graph(tiny_tied, 0);
+  CHECK(weights_load(h, path) == 0);
+  graph_free(h);
+  lx_free(other);
+
+  StWriteTensor bad[16];
+  memcpy(bad, t, sizeof(StWriteTensor) * (size_t)n);
+  int hh = graph_find_slot(g, "rnns.0.weight_hh_l0");
+  bad[hh].shape[0] = 12;
+  bad[hh].shape[1] = 48;
+  write_st(path, bad, n, NULL);
+  load_error(tiny_tied, path, LSTMC_ERR_SHAPE, "tensor 'rnns.0.weight_hh_l0' has shape [12, 48], but the spec needs [48, 12]");
+
+  memcpy(bad, t, sizeof(StWriteTensor) * (size_t)n);
+  bad[hh].dtype = ST_I32;
+  write_st(path, bad, n, NULL);
+  load_error(tiny_tied, path, LSTMC_ERR_FORMAT, "tensor 'rnns.0.weight_hh_l0' has dtype I32; weights must be F32, F64, F16 or BF16");
+
+  /* NaN and Inf */
+  float *nan = lx_malloc(t[hh].nbytes);
+  memcpy(nan, t[hh].data, t[hh].nbytes);
+  nan[2 * 12 + 5] = NAN;
+  memcpy(bad, t, sizeof(StWriteTensor) * (size_t)n);
+  bad[hh].data = nan;
+  write_st(path, bad, n, NULL);
+  load_error(tiny_tied, path, LSTMC_ERR_VALUE, "tensor 'rnns.0.weight_hh_l0' element [2, 5] is NaN");
+  nan[2 * 12 + 5] = INFINITY;
+  write_st(path, bad, n, NULL);
+  load_error(tiny_tied, path, LSTMC_ERR_VALUE, "element [2, 5] is infinite");
+  lx_free(nan);
+
+  /* vocabulary problems (chars model) */
+  const char *chars_spec = "model c { vocab chars; embed 8; lstm 8; decoder tied; }";
+  Graph *c = make_graph(chars_spec, 3);
+  CHECK(weights_init(c, 1) == 0);
+  StWriteTensor ct[8];
+  for (int i = 0; i < c->nslots; i++) {
+    const Tensor *x = c->slots[i].t;
+    memset(&ct[i], 0, sizeof ct[i]);
+    ct[i].name = x->name;
+    ct[i].dtype = ST_F32;
+    ct[i].ndim = x->ndim;
+    ct[i].shape[0] = x->rows;
+    ct[i].shape[1] = x->cols;
+    ct[i].data = x->codes;
+    ct[i].nbytes = (size_t)x->rows * x->stride;
+  }
+  write_st(path, ct, c->nslots, NULL);
+  load_error(chars_spec, path, LSTMC_ERR_FORMAT, "no vocabulary (metadata key 'lstmc.vocab'); a chars model needs one");
+  write_st(path, ct, c->nslots, "[\"a\", \"b\"");
+  load_error(chars_spec, path, LSTMC_ERR_FORMAT, "metadata 'lstmc.vocab' is not valid JSON");
+  write_st(path, ct, c->nslots, "[\"a\", \"b\", \"a\"]");
+  load_error(chars_spec, path, LSTMC_ERR_FORMAT, "vocabulary token 2 ('a') appears twice");
+  write_st(path, ct, c->nslots, "[\"a\", \"b\", \"c\", \"d\"]");
+  load_error(chars_spec, path, LSTMC_ERR_SHAPE, "tensor 'encoder.weight' has shape [3, 8], but the spec needs [4, 8]");
+  write_st(path, ct, c->nslots, "[\"a\", \"b\", \"c\"]");
+  Graph *ok = make_graph(chars_spec, 0);
+  CHECK(weights_load(ok, path) == 0);
+  CHECK_INT_EQ(ok->vocab_size, 3);
+  graph_free(ok);
+  graph_free(c);
+  graph_free(g);
+
+  /* a packed tensor whose select index points outside its group */
+  Graph *p = make_graph(tiny_untied, 0);
+  Rng rng;
+  rng_seed(&rng, 5);
+  CHECK(weights_init(p, 2) == 0);
+  int slot = graph_find_slot(p, "rnns.1.weight_hh_l0");
+  Tensor *pt = random_tensor("rnns.1.weight_hh_l0", 32, 8, LX_LAYOUT_PACKED, LX_ENC_Q8, &rng);
+  graph_set_tensor(p, slot, pt);
+  pt->sel[3] = 7; /* row 1, group 0, which holds 2 columns */
+  CHECK(weights_save(p, path, NULL, NULL, 0) == 0);
+  load_error(tiny_untied, path, LSTMC_ERR_FORMAT, "row 1 selects position 7 of group 0, which has 2 columns");
+  graph_free(p);
+}
+
+static void test_tokenize(void) {
+  Vocab *v = NULL;
+  const char *text = "héllo wörld\n";
+  CHECK(vocab_build(VOCAB_CHARS, text, strlen(text), "t.txt", &v) == 0);
+  CHECK_INT_EQ(v->n, 10); /* h é l o space w ö r d \n */
+  int32_t *ids;
+  int64_t n;
+  CHECK(vocab_tokenize(v, "lol", 3, "x.txt", &ids, &n) == 0);
+  CHECK_INT_EQ(n, 3);
+  lx_free(ids);
+  CHECK_INT_EQ(vocab_tokenize(v, "hollo?", 6, "x.txt", &ids, &n), LSTMC_ERR_DATA);
+  CHECK_STR_EQ(lstmc_errmsg(), "x.txt: byte offset 5: token '?' is not in the model's vocabulary (10 tokens, no <unk>)");
+  CHECK_INT_EQ(vocab_tokenize(v, "ho\xc3\xa9\xffz", 6, "x.txt", &ids, &n), LSTMC_ERR_DATA);
+  CHECK_STR_EQ(lstmc_errmsg(), "x.txt: byte offset 4: invalid UTF-8 (byte 0xff) in a chars model's text");
+  CHECK_INT_EQ(vocab_tokenize(v, "h\xe2\x82\xac", 4, "x.txt", &ids, &n), LSTMC_ERR_DATA);
+  CHECK_CONTAINS(lstmc_errmsg(), "byte offset 1: token '\xe2\x82\xac' (U+20AC) is not in");
+  vocab_free(v);
+
+  /* words: newlines become <eos>; <unk> absorbs unknown words */
+  const char *words = "the cat <unk>\nthe dog\n";
+  CHECK(vocab_build(VOCAB_WORDS, words, strlen(words), "w.txt", &v) == 0);
+  CHECK_INT_EQ(v->n, 5);
+  CHECK(v->unk >= 0 && v->eos >= 0);
+  CHECK_STR_EQ(v->tokens[0], "<eos>"); /* most frequent first (<eos> and 'the' twice; ties by bytes) */
+  CHECK(vocab_tokenize(v, "the bird\n", 9, "x", &ids, &n) == 0);
+  CHECK_INT_EQ(n, 3);
+  if (n == 3) {
+    CHECK_INT_EQ(ids[1], v->unk);
+    CHECK_INT_EQ(ids[2], v->eos);
+  }
+  lx_free(ids);
+  vocab_free(v);
+
+  /* bytes: every byte is a token */
+  v = vocab_new_bytes();
+  CHECK(vocab_tokenize(v, "\xff\x00z", 3, "b", &ids, &n) == 0);
+  CHECK_INT_EQ(n, 3);
+  if (n == 3) CHECK(ids[0] == 255 && ids[1] == 0 && ids[2] == 'z');
+  lx_free(ids);
+  vocab_free(v);
+}
+
+static void test_generate(void) {
+  char spec_path[512], w[512];
+  snprintf(spec_path, sizeof spec_path, "%s/gen.lstm", tmpdir);
+  FILE *f = fopen(spec_path, "w");
+  fputs(tiny_tied, f);
+  fclose(f);
+  snprintf(w, sizeof w, "%s/gen.safetensors", tmpdir);
+  lstmc_model *m;
+  if (!CHECK(lstmc_model_load(spec_path, &m) == 0)) return;
+  CHECK(lstmc_model_init_weights(m, NULL, 9) == 0);
+  CHECK(lstmc_model_save_weights(m, w) == 0);
+  lstmc_session *s;
+  if (!CHECK(lstmc_session_create(m, NULL, &s) == 0)) return;
+  char *a = NULL, *b = NULL, *c = NULL, *greedy = NULL, *top1 = NULL;
+  lstmc_gen_opts o = {"ab", 40, 1.0, 0, 42, NULL, NULL};
+  CHECK(lstmc_session_generate(s, &o, &a) == 0);
+  CHECK(lstmc_session_generate(s, &o, &b) == 0);
+  o.seed = 43;
+  CHECK(lstmc_session_generate(s, &o, &c) == 0);
+  CHECK(a && b && c && !memcmp(a, b, 40));
+  CHECK(a && c && memcmp(a, c, 40) != 0);
+  o.temperature = 0;
+  CHECK(lstmc_session_generate(s, &o, &greedy) == 0);
+  o.temperature = 1.0;
+  o.top_k = 1;
+  o.seed = 1;
+  CHECK(lstmc_session_generate(s, &o, &top1) == 0);
+  CHECK(greedy && top1 && !memcmp(greedy, top1, 40));
+  o.temperature = -1;
+  CHECK_INT_EQ(lstmc_session_generate(s, &o, NULL), LSTMC_ERR_USAGE);
+  lstmc_free(a);
+  lstmc_free(b);
+  lstmc_free(c);
+  lstmc_free(greedy);
+  lstmc_free(top1);
+  lstmc_session_free(s);
+  lstmc_model_free(m);
+}
+
+int main(int argc, char **argv) {
+  tmpdir = argc > 1 ? argv[1] : ".";
+  test_formats_roundtrip();
+  test_bad_weights();
+  test_tokenize();
+  test_generate();
+  return tu_summary("weights");
+}
