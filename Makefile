@@ -4,7 +4,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
-.PHONY: all build demo test clean
+.PHONY: all build demo test test-asan clean
 
 all: build
 
@@ -23,5 +23,12 @@ test:
 	@$(MAKE) --no-print-directory build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
+# The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer (+ LeakSanitizer), as CI runs it.
+test-asan:
+	@tools/deps.sh test
+	@$(MAKE) --no-print-directory build BUILD=build-asan CMAKE_FLAGS="-DLSTMC_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo"
+	cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		ctest --output-on-failure -j $(JOBS)
+
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) build-asan

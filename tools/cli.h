@@ -1,0 +1,59 @@
+/* The CLI's shared pieces: option tables, argument access, and helpers used by the command files
+ * (tools/cmd_*.c). Each command is a `Command` in the table of tools/lstmc.c. */
+#ifndef LSTMC_TOOLS_CLI_H
+#define LSTMC_TOOLS_CLI_H
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "lstmc.h"
+
+typedef struct OptSpec {
+  const char *name; /* long name without dashes; a one-letter name is written -x */
+  int takes_value;
+  const char *help;
+} OptSpec;
+
+#define MAX_OPTS 48
+#define MAX_POS 4
+
+typedef struct Args {
+  const char *cmd;
+  const OptSpec *specs;
+  const char *values[MAX_OPTS]; /* NULL: not given; "" for flags given */
+  const char *pos[MAX_POS];
+  int npos;
+} Args;
+
+typedef struct Command {
+  const char *name;
+  const char *usage;
+  const char *summary;
+  int npos; /* positional arguments required */
+  const OptSpec *opts;
+  int (*run)(Args *a);
+} Command;
+
+/* Parses a command's arguments against its option table; returns 0 or an exit status (2). */
+int parse_args(const Command *c, int argc, char **argv, Args *a);
+/* Prints "lstmc: MESSAGE" and returns 2 (bad usage). */
+int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Prints "lstmc: error: <lstmc_errmsg()>" and returns the exit status for a failed call (1, or 2 for usage). */
+int fail(int status);
+
+const char *arg_str(const Args *a, const char *name);
+int arg_flag(const Args *a, const char *name);
+/* Typed options with a default and a range: return 0, or print a usage error and return 2. */
+int arg_int(const Args *a, const char *name, long long def, long long lo, long long hi, long long *out);
+int arg_u64(const Args *a, const char *name, uint64_t def, uint64_t *out);
+int arg_double(const Args *a, const char *name, double def, double lo, double hi, double *out);
+int require(const Args *a, const char *name);
+
+/* Reads a whole file with malloc (free it); prints the error and returns 1 on failure. */
+int read_whole(const char *path, char **data, size_t *len);
+/* Writes n with thousands separators. */
+void print_count(FILE *f, long long n);
+/* Loads the spec (a->pos[0]) and --weights when given (required when need_weights). Returns an exit status. */
+int open_model(const Args *a, int need_weights, lstmc_model **m);
+
+#endif

@@ -1,0 +1,172 @@
+/* The basic commands: check, ir, init, eval, generate. */
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tools/cli.h"
+
+
+const OptSpec check_opts[] = {{"weights", 1, "also load and check these weights"}, {0}};
+
+int cmd_check(Args *a) {
+  lstmc_model *m;
+  int rc = open_model(a, 0, &m);
+  if (rc) return rc;
+  lstmc_model_info info;
+  lstmc_model_get_info(m, &info);
+  char *ir = NULL;
+  printf("%s: ok\n", a->pos[0]);
+  printf("model %s: vocab %s", info.name, info.vocab_kind);
+  if (info.vocab_size > 0) printf(" (%lld tokens)", (long long)info.vocab_size);
+  printf(", %d lstm layer%s\n", info.num_lstm, info.num_lstm == 1 ? "" : "s");
+  printf("parameters: ");
+  if (info.params >= 0) {
+    print_count(stdout, info.params);
+  } else {
+    print_count(stdout, info.params_fixed);
+    printf(" + %lld per vocabulary token (size known once weights are loaded)", (long long)info.params_per_vocab);
+  }
+  printf("\n");
+  if (info.has_weights) printf("weights: %s loaded and checked\n", arg_str(a, "weights"));
+  lstmc_free(ir);
+  lstmc_model_free(m);
+  return 0;
+}
+
+const OptSpec ir_opts[] = {{"weights", 1, "load weights (formats and sizes are printed)"}, {0}};
+
+int cmd_ir(Args *a) {
+  lstmc_model *m;
+  int rc = open_model(a, 0, &m);
+  if (rc) return rc;
+  char *text;
+  int st = lstmc_model_ir(m, &text);
+  if (st) {
+    lstmc_model_free(m);
+    return fail(st);
+  }
+  fputs(text, stdout);
+  lstmc_free(text);
+  lstmc_model_free(m);
+  return 0;
+}
+
+const OptSpec init_opts[] = {{"vocab-from", 1, "text to build the vocabulary from (chars, words)"},
+                                    {"seed", 1, "random seed (default 1)"},
+                                    {"o", 1, "output weights file (.safetensors)"},
+                                    {0}};
+
+int cmd_init(Args *a) {
+  uint64_t seed;
+  int rc;
+  if ((rc = require(a, "o")) || (rc = arg_u64(a, "seed", 1, &seed))) return rc;
+  lstmc_model *m;
+  if ((rc = open_model(a, 0, &m))) return rc;
+  int st = lstmc_model_init_weights(m, arg_str(a, "vocab-from"), seed);
+  if (!st) st = lstmc_model_save_weights(m, arg_str(a, "o"));
+  if (st) {
+    lstmc_model_free(m);
+    return fail(st);
+  }
+  lstmc_model_info info;
+  lstmc_model_get_info(m, &info);
+  fprintf(stderr, "lstmc: wrote %s: %lld parameters, vocabulary of %lld tokens (%s), seed %llu\n", arg_str(a, "o"),
+          (long long)info.params, (long long)info.vocab_size, info.vocab_kind, (unsigned long long)seed);
+  lstmc_model_free(m);
+  return 0;
+}
+
+const OptSpec eval_opts[] = {{"weights", 1, "weights file"},
+                                    {"data", 1, "text to evaluate"},
+                                    {"target", 1, "executor: ref (default), cpu, cuda"},
+                                    {"threads", 1, "CPU threads (0 = all cores)"},
+                                    {"json", 0, "print one JSON object"},
+                                    {0}};
+
+int cmd_eval(Args *a) {
+  int rc;
+  long long threads;
+  if ((rc = require(a, "data")) || (rc = arg_int(a, "threads", 0, 0, 1024, &threads))) return rc;
+  lstmc_model *m;
+  if ((rc = open_model(a, 1, &m))) return rc;
+  char *text = NULL;
+  size_t len = 0;
+  int32_t *ids = NULL;
+  int64_t n = 0;
+  lstmc_session *s = NULL;
+  lstmc_eval_result r;
+  int st = 0;
+  const char *data = arg_str(a, "data");
+  if (read_whole(data, &text, &len)) {
+    rc = 1;
+    goto done;
+  }
+  lstmc_session_opts so = {0};
+  so.target = arg_str(a, "target");
+  so.threads = (int)threads;
+  if ((st = lstmc_tokenize(m, text, len, data, &ids, &n)) || (st = lstmc_session_create(m, &so, &s)) ||
+      (st = lstmc_session_eval(s, ids, n, &r))) {
+    rc = fail(st);
+    goto done;
+  }
+  if (arg_flag(a, "json"))
+    printf("{\"bpc\": %.17g, \"tokens\": %lld, \"predictions\": %lld, \"nll\": %.17g, \"seconds\": %.6f, "
+           "\"tokens_per_s\": %.3f, \"target\": \"%s\"}\n",
+           r.bpc, (long long)r.tokens, (long long)r.predictions, r.nll, r.seconds, r.tokens_per_s,
+           so.target ? so.target : "ref");
+  else
+    printf("bpc: %.6f\n", r.bpc);
+done:
+  lstmc_session_free(s);
+  lstmc_free(ids);
+  free(text);
+  lstmc_model_free(m);
+  return rc;
+}
+
+const OptSpec generate_opts[] = {{"weights", 1, "weights file"},
+                                   {"prime", 1, "text to start from"},
+                                   {"length", 1, "tokens to generate (default 200)"},
+                                   {"temperature", 1, "sampling temperature (default 1; 0 = greedy)"},
+                                   {"top-k", 1, "sample among the K most likely tokens (default: all)"},
+                                   {"seed", 1, "random seed (default 1)"},
+                                   {"target", 1, "executor: ref (default), cpu, cuda"},
+                                   {"threads", 1, "CPU threads (0 = all cores)"},
+                                   {0}};
+
+static void write_text(const char *t, size_t n, void *ctx) {
+  (void)ctx;
+  fwrite(t, 1, n, stdout);
+  if (isatty(STDOUT_FILENO)) fflush(stdout);
+}
+
+int cmd_generate(Args *a) {
+  int rc;
+  long long length, topk, threads;
+  double temp;
+  uint64_t seed;
+  if ((rc = arg_int(a, "length", 200, 0, LLONG_MAX, &length)) || (rc = arg_int(a, "top-k", 0, 0, INT_MAX, &topk)) ||
+      (rc = arg_double(a, "temperature", 1.0, 0, 1e6, &temp)) || (rc = arg_u64(a, "seed", 1, &seed)) ||
+      (rc = arg_int(a, "threads", 0, 0, 1024, &threads)))
+    return rc;
+  lstmc_model *m;
+  if ((rc = open_model(a, 1, &m))) return rc;
+  lstmc_session_opts so = {0};
+  so.target = arg_str(a, "target");
+  so.threads = (int)threads;
+  lstmc_session *s = NULL;
+  int st = lstmc_session_create(m, &so, &s);
+  if (!st) {
+    const char *prime = arg_str(a, "prime");
+    if (prime) fputs(prime, stdout);
+    lstmc_gen_opts go = {prime, length, temp, (int)topk, seed, write_text, NULL};
+    st = lstmc_session_generate(s, &go, NULL);
+    fputc('\n', stdout);
+  }
+  rc = st ? fail(st) : 0;
+  lstmc_session_free(s);
+  lstmc_model_free(m);
+  return rc;
+}
+
