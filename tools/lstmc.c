@@ -5,6 +5,8 @@
  *   lstmc init SPEC [--vocab-from TEXT] [--seed S] -o W.safetensors
  *   lstmc eval SPEC --weights W --data TEXT [--target ref|cpu|cuda] [--json]
  *   lstmc generate SPEC --weights W [--prime STR] [--length N] [--temperature T] [--top-k K] [--seed S]
+ *   lstmc compile SPEC --weights W --target cpu [--emit obj|asm|llvm] -o OUT [--header H.h]
+ *   lstmc bench SPEC --weights W [--target ref|cpu|cuda] [--mode gen|score] [--batch N] [--json|-o md|csv]
  *
  * Exit status: 0 success, 1 an error in the inputs (spec, weights, data) or while running, 2 bad usage. */
 #include <string.h>
@@ -18,6 +20,8 @@ COMMAND(ir)
 COMMAND(init)
 COMMAND(eval)
 COMMAND(generate)
+COMMAND(compile)
+COMMAND(bench)
 #undef COMMAND
 
 static const Command commands[] = {
@@ -30,6 +34,14 @@ static const Command commands[] = {
     {"generate",
      "lstmc generate SPEC --weights W [--prime STR] [--length N] [--temperature T] [--top-k K] [--seed S]",
      "sample text", 1, generate_opts, cmd_generate},
+    {"compile",
+     "lstmc compile SPEC --weights W --target cpu [--emit obj|asm|llvm] -o OUT [--header H.h] [--name PREFIX] "
+     "[--cpu CPU [--features F]]",
+     "a standalone object file with the weights embedded, and its C header", 1, compile_opts, cmd_compile},
+    {"bench",
+     "lstmc bench SPEC --weights W [--target ref|cpu|cuda] [--mode gen|score] [--batch N] [--threads T] "
+     "[--json|-o md|csv]",
+     "time per token: median, p90, p99, tokens/s, GB/s", 1, bench_opts, cmd_bench},
 };
 #define NCOMMANDS ((int)(sizeof commands / sizeof *commands))
 
