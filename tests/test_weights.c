@@ -21,13 +21,8 @@
 static const char *tmpdir;
 
 static Graph *make_graph(const char *text, int64_t V) {
-  Diag d;
-  diag_init(&d, stderr);
-  Spec *s;
-  Graph *g = NULL;
-  if (!CHECK(spec_load_text("test.lstm", "", text, strlen(text), &d, &s) == 0)) return NULL;
-  CHECK(lower_spec(s, V, &g) == 0);
-  spec_free(s);
+  Graph *g = tensor_gen_graph(text, V);
+  CHECK(g != NULL);
   return g;
 }
 

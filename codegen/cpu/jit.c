@@ -98,7 +98,9 @@ int cpu_module_optimize(LLVMModuleRef m, LLVMTargetMachineRef tm) {
   LLVMPassBuilderOptionsRef o = LLVMCreatePassBuilderOptions(); /* ours */
   LLVMPassBuilderOptionsSetLoopVectorization(o, 1);
   LLVMPassBuilderOptionsSetSLPVectorization(o, 1);
-  LLVMPassBuilderOptionsSetLoopUnrolling(o, 1);
+  /* no loop unrolling: the slot loops are unrolled by hand (two accumulator sets), and LLVM's full unrolling
+   * of small models' loops doubled the compile time without making the code faster */
+  LLVMPassBuilderOptionsSetLoopUnrolling(o, 0);
   LLVMErrorRef e = LLVMRunPasses(m, "default<O3>", tm, o);
   LLVMDisposePassBuilderOptions(o);
   return e ? cpu_llvm_error(e, "optimizing the generated IR") : 0;
