@@ -316,7 +316,7 @@ static void emit_slot(Em *E, const CpuMat *m, LLVMValueRef tbase, LLVMValueRef s
   }
 }
 
-/* acc[r * gates + q] = Σ_slots level · x_r for tile `tile` (an i32 value) of m, starting from zero. */
+/* acc[r * gates + q] (n * gates values) = Σ_slots level · x_r for tile `tile` (an i32 value) of m. */
 static void emit_tile_matvec(Em *E, const CpuMat *m, LLVMValueRef tile, const MatIn *in, LLVMValueRef *acc) {
   int G = m->gates, n = in->n, sets = n == 1 && m->nslots >= 2 ? 2 : 1, nacc = sets * n * G;
   LLVMValueRef init[EM_LOOP_MAXV], next[EM_LOOP_MAXV];
@@ -329,10 +329,9 @@ static void emit_tile_matvec(Em *E, const CpuMat *m, LLVMValueRef tile, const Ma
   for (int k = 0; k < sets; k++)
     emit_slot(E, m, tbase, LLVMBuildAdd(E->b, L.iv, em_i64(E, k), ""), in, next + k * n * G);
   em_loop_end(E, &L, em_i64(E, sets), next);
-  for (int i = 0; i < nacc; i++) acc[i] = L.v[i];
-  if (nfull < m->nslots) emit_slot(E, m, tbase, em_i64(E, nfull), in, acc);
-  if (sets == 2)
-    for (int i = 0; i < n * G; i++) acc[i] = LLVMBuildFAdd(E->b, acc[i], acc[n * G + i], "");
+  for (int i = 0; i < nacc; i++) next[i] = L.v[i];
+  if (nfull < m->nslots) emit_slot(E, m, tbase, em_i64(E, nfull), in, next);
+  for (int i = 0; i < n * G; i++) acc[i] = sets == 2 ? LLVMBuildFAdd(E->b, next[i], next[n * G + i], "") : next[i];
 }
 
 /* acc times the per-lane scales of gate q of the tile (encodings with a scale). */
