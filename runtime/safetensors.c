@@ -6,6 +6,8 @@
  * the header's member count. The writer validates its arguments completely before it creates any file. */
 #include "runtime/safetensors.h"
 
+#include "support/limits.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -371,6 +373,13 @@ int st_read_file(const char *path, StFile **out) {
     return lx_fail(LSTMC_ERR_NOMEM, "%s: file of %jd bytes does not fit in memory", path, (intmax_t)st.st_size);
   }
   size_t len = (size_t)st.st_size, got = 0;
+  char what[600];
+  snprintf(what, sizeof what, "%s: reading this file", path);
+  int cap = lx_check_mem((uint64_t)len, what);
+  if (cap) {
+    close(fd);
+    return cap;
+  }
   uint8_t *buf = lx_malloc(len);
   if (!buf) {
     close(fd);

@@ -302,6 +302,14 @@ int weights_load(Graph *g, const char *path) {
   StFile *f = NULL;
   int st = st_read_file(path, &f);
   if (st) return st;
+  st = weights_bind(g, f);
+  st_free(f);
+  return st;
+}
+
+int weights_bind(Graph *g, const StFile *f) {
+  const char *path = f->path;
+  int st;
   Loader L = {path, f, NULL, NULL};
   Json *formats = NULL;
   Vocab *vocab = NULL;
@@ -403,7 +411,6 @@ done:
   lx_free(L.used);
   json_free(formats);
   vocab_free(vocab);
-  st_free(f);
   return st;
 }
 
