@@ -341,6 +341,17 @@ int weights_bind(Graph *g, const StFile *f) {
                  (long long)g->vocab_size);
     goto done;
   }
+  /* A vocabulary that disagrees with the embedding is the likelier mistake than a wrong shape: say so. */
+  const StTensor *enc = st_find(f, "encoder.weight");
+  if (enc && enc->ndim == 2 && enc->shape[0] != vocab->n) {
+    if (g->vocab_kind == VOCAB_BYTES)
+      st = lx_fail(LSTMC_ERR_SHAPE, "%s: 'encoder.weight' has %lld rows, but a bytes model has 256 tokens", path,
+                   (long long)enc->shape[0]);
+    else
+      st = lx_fail(LSTMC_ERR_SHAPE, "%s: the vocabulary ('lstmc.vocab') has %lld tokens, but 'encoder.weight' has %lld rows",
+                   path, (long long)vocab->n, (long long)enc->shape[0]);
+    goto done;
+  }
   graph_set_vocab_size(g, vocab->n);
   for (int i = 0; i < g->nslots; i++) {
     const WeightSlot *s = &g->slots[i];

@@ -280,7 +280,7 @@ static void test_bad_weights(void) {
   write_st(path, ct, c->nslots, "[\"a\", \"b\", \"a\"]");
   load_error(chars_spec, path, LSTMC_ERR_FORMAT, "vocabulary token 2 ('a') appears twice");
   write_st(path, ct, c->nslots, "[\"a\", \"b\", \"c\", \"d\"]");
-  load_error(chars_spec, path, LSTMC_ERR_SHAPE, "tensor 'encoder.weight' has shape [3, 8], but the spec needs [4, 8]");
+  load_error(chars_spec, path, LSTMC_ERR_SHAPE, "the vocabulary ('lstmc.vocab') has 4 tokens, but 'encoder.weight' has 3 rows");
   write_st(path, ct, c->nslots, "[\"a\", \"b\", \"c\"]");
   Graph *ok = make_graph(chars_spec, 0);
   CHECK(weights_load(ok, path) == 0);
