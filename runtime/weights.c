@@ -302,6 +302,14 @@ int weights_load(Graph *g, const char *path) {
   StFile *f = NULL;
   int st = st_read_file(path, &f);
   if (st) return st;
+  st = weights_bind(g, f);
+  st_free(f);
+  return st;
+}
+
+int weights_bind(Graph *g, const StFile *f) {
+  const char *path = f->path;
+  int st;
   Loader L = {path, f, NULL, NULL};
   Json *formats = NULL;
   Vocab *vocab = NULL;
@@ -331,6 +339,17 @@ int weights_load(Graph *g, const char *path) {
   if (g->vocab_size > 0 && g->vocab_size != vocab->n) {
     st = lx_fail(LSTMC_ERR_SHAPE, "%s: the vocabulary has %lld tokens but the spec says %lld", path, (long long)vocab->n,
                  (long long)g->vocab_size);
+    goto done;
+  }
+  /* A vocabulary that disagrees with the embedding is the likelier mistake than a wrong shape: say so. */
+  const StTensor *enc = st_find(f, "encoder.weight");
+  if (enc && enc->ndim == 2 && enc->shape[0] != vocab->n) {
+    if (g->vocab_kind == VOCAB_BYTES)
+      st = lx_fail(LSTMC_ERR_SHAPE, "%s: 'encoder.weight' has %lld rows, but a bytes model has 256 tokens", path,
+                   (long long)enc->shape[0]);
+    else
+      st = lx_fail(LSTMC_ERR_SHAPE, "%s: the vocabulary ('lstmc.vocab') has %lld tokens, but 'encoder.weight' has %lld rows",
+                   path, (long long)vocab->n, (long long)enc->shape[0]);
     goto done;
   }
   graph_set_vocab_size(g, vocab->n);
@@ -403,7 +422,6 @@ done:
   lx_free(L.used);
   json_free(formats);
   vocab_free(vocab);
-  st_free(f);
   return st;
 }
 

@@ -13,8 +13,12 @@
 
 #include "ir/graph.h"
 
-/* Loads every slot's tensor and the vocabulary. Errors name the file and the tensor. */
+struct StFile;
+/* Loads every slot's tensor and the vocabulary. Errors name the file and the tensor. On failure the graph
+ * keeps no weights. */
 int weights_load(Graph *g, const char *path);
+/* The same from a safetensors file already read (runtime/safetensors.h); f stays the caller's. */
+int weights_bind(Graph *g, const struct StFile *f);
 /* Writes all slots (and the vocabulary) atomically. extra_keys/values: more metadata (may be NULL). */
 int weights_save(const Graph *g, const char *path, const char *const *extra_keys, const char *const *extra_values,
                  int nextra);
