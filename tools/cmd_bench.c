@@ -165,7 +165,7 @@ int cmd_bench(Args *a) {
     printf("%s on %s (threads: %s), %s, batch %lld: %d repetitions after %lld warm-up\n", target, ran, thr,
            score ? "scoring" : "generation steps", batch, t.n, warmup);
     printf("per %s: median %.1f µs, p90 %.1f µs, p99 %.1f µs; %.0f tokens/s%s; %.1f GB/s effective\n",
-           score ? "token" : "step", med * 1e6, p90 * 1e6, p99 * 1e6, tps * (score ? 1 : (double)batch),
+           score ? "token" : "step", med * 1e6, p90 * 1e6, p99 * 1e6, tps,
            score || batch == 1 ? "" : " (all streams)", gbs);
   }
 done:
