@@ -4,7 +4,8 @@
  * the registry listing, --stats / --print-after / --time-passes output; the reference executor gives the
  * same BPC for `column-combine,conflict-prune` as for the dense model with the same weights zeroed; and
  * through the public API: the spec's pipeline by default, not applied again to weights that record one,
- * an explicit pipeline appended to the record, and `lstmc ir -o` weights loading back bit for bit. */
+ * an explicit pipeline appended to the record, and `lstmc ir -o` weights loading back bit for bit; out of
+ * memory at every allocation of a pipeline is reported and leaves a valid graph. */
 #include <stdlib.h>
 
 #include "lstmc.h"
@@ -333,6 +334,40 @@ static void test_api(void) {
   }
 }
 
+/* Out of memory anywhere in a running pipeline: every failure is reported (LSTMC_ERR_NOMEM, never an
+ * abort), the graph is left whole and verifiable, and (under ASan) nothing leaks. The text is parsed
+ * before the failures start: Flex's yy_scan_bytes exits the process when it cannot allocate. */
+static void test_out_of_memory(void) {
+  const char *text = "weight-drop,prune{sparsity=0.6},column-combine{alpha=4},conflict-prune,quantize{bits=2}";
+  Graph *g0 = pt_graph(pt_untied, 40);
+  if (!g0) return;
+  Arena arena;
+  arena_init(&arena);
+  Diag d;
+  diag_init(&d, NULL);
+  AstPipeline *p = NULL;
+  SrcLoc loc = {"--passes", 1, 1, 1, 1};
+  CHECK(parse_pipeline_text(text, strlen(text), loc, &arena, &d, &p) == 0);
+  PipelineOptions o = {0};
+  o.verify_each = 1;
+  int done = 0, failures = 0;
+  for (long n = 0; n < 100000 && !done && p; n++) {
+    Graph *g = graph_clone(g0);
+    lx_alloc_fail_after(n);
+    int st = pipeline_run(g, p, &o, &d);
+    lx_alloc_fail_after(-1);
+    if (st == 0) done = 1;
+    else if (!CHECK_INT_EQ(st, LSTMC_ERR_NOMEM)) fprintf(stderr, "    allocation %ld: %s\n", n, lstmc_errmsg());
+    else failures++;
+    CHECK(graph_verify(g) == 0);
+    graph_free(g);
+  }
+  CHECK(done);
+  CHECK(failures > 20);
+  arena_free(&arena);
+  graph_free(g0);
+}
+
 int main(int argc, char **argv) {
   tmpdir = argc > 1 ? argv[1] : ".";
   test_check_errors();
@@ -341,5 +376,6 @@ int main(int argc, char **argv) {
   test_outputs();
   test_bpc_identity();
   test_api();
+  test_out_of_memory();
   return tu_summary("passes_pipeline");
 }
