@@ -24,6 +24,98 @@ void cc_groups_free(CcGroups *g) {
 
 int64_t cc_conflict_limit(double gamma, int64_t rows) { return (int64_t)floor(gamma * (double)rows + 1e-9); }
 
+/* ---- kernels ------------------------------------------------------------------------------------
+ * Two loops carry the passes' time: |a ∧ b| over n words (overlap: giving up, returning a value > budget,
+ * once it exceeds budget, so that an inadmissible candidate stops early), and the nonzero bits of 64
+ * floats (nonzero64). The library is built for any x86-64, where __builtin_popcountll is a table routine;
+ * popcnt and, where the CPU has them, AVX-512 (F, VPOPCNTDQ) versions are picked once at run time. */
+
+static uint64_t nonzero64_generic(const float *v) {
+  uint64_t bits = 0;
+  for (int i = 0; i < 64; i++) bits |= (uint64_t)(v[i] != 0.0f) << i;
+  return bits;
+}
+
+
+static int64_t overlap_generic(const uint64_t *a, const uint64_t *b, int64_t n, int64_t budget) {
+  int64_t s = 0;
+  for (int64_t i = 0; i < n; i++) {
+    s += __builtin_popcountll(a[i] & b[i]);
+    if (s > budget) break;
+  }
+  return s;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+
+__attribute__((target("popcnt"))) static int64_t overlap_popcnt(const uint64_t *a, const uint64_t *b, int64_t n,
+                                                                 int64_t budget) {
+  int64_t s = 0, i = 0;
+  for (; i + 4 <= n; i += 4) {
+    s += __builtin_popcountll(a[i] & b[i]) + __builtin_popcountll(a[i + 1] & b[i + 1]) +
+         __builtin_popcountll(a[i + 2] & b[i + 2]) + __builtin_popcountll(a[i + 3] & b[i + 3]);
+    if (s > budget) return s;
+  }
+  for (; i < n; i++) s += __builtin_popcountll(a[i] & b[i]);
+  return s;
+}
+
+__attribute__((target("avx512f,avx512vpopcntdq"))) static int64_t overlap_avx512(const uint64_t *a, const uint64_t *b,
+                                                                                  int64_t n, int64_t budget) {
+  __m512i acc = _mm512_setzero_si512();
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m512i x = _mm512_and_si512(_mm512_loadu_si512(a + i), _mm512_loadu_si512(b + i));
+    acc = _mm512_add_epi64(acc, _mm512_popcnt_epi64(x));
+    /* checking the budget every 512 rows keeps the reduction off the hot path */
+    if ((i & 63) == 56 && _mm512_reduce_add_epi64(acc) > budget) return _mm512_reduce_add_epi64(acc);
+  }
+  if (i < n) {
+    __mmask8 m = (__mmask8)((1u << (n - i)) - 1);
+    __m512i x = _mm512_and_si512(_mm512_maskz_loadu_epi64(m, a + i), _mm512_maskz_loadu_epi64(m, b + i));
+    acc = _mm512_add_epi64(acc, _mm512_popcnt_epi64(x));
+  }
+  return _mm512_reduce_add_epi64(acc);
+}
+
+/* != 0 is true for NaN, as in C: unordered compare */
+__attribute__((target("avx512f"))) static uint64_t nonzero64_avx512(const float *v) {
+  __m512 z = _mm512_setzero_ps();
+  uint64_t bits = 0;
+  for (int k = 0; k < 4; k++) bits |= (uint64_t)_mm512_cmp_ps_mask(_mm512_loadu_ps(v + 16 * k), z, _CMP_NEQ_UQ) << (16 * k);
+  return bits;
+}
+#endif
+
+typedef int64_t (*OverlapFn)(const uint64_t *, const uint64_t *, int64_t, int64_t);
+typedef uint64_t (*Nonzero64Fn)(const float *);
+
+static OverlapFn overlap;
+static Nonzero64Fn nonzero64;
+static const char *kernels_name = "generic";
+
+static void pick_kernels(void) {
+  nonzero64 = nonzero64_generic;
+  overlap = overlap_generic;
+#if defined(__x86_64__) && defined(__GNUC__)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f")) nonzero64 = nonzero64_avx512;
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vpopcntdq")) {
+    overlap = overlap_avx512;
+    kernels_name = "avx512-vpopcntdq";
+  } else if (__builtin_cpu_supports("popcnt")) {
+    overlap = overlap_popcnt;
+    kernels_name = "popcnt";
+  }
+#endif
+}
+
+const char *cc_popcount_name(void) {
+  if (!overlap) pick_kernels();
+  return kernels_name;
+}
+
 /* Transposes a 64×64 bit matrix in place: bit j of a[i] moves to bit i of a[j]. Swaps the off-diagonal
  * halves of ever smaller blocks (Hacker's Delight 7-3), 6 × 32 word operations instead of 4096 bit moves. */
 static void transpose64(uint64_t a[64]) {
@@ -41,10 +133,13 @@ const float *cc_row_bits(const Tensor *t, int64_t r, float *tmp, uint64_t *out, 
   const uint8_t *mask = t->mask ? t->mask + (size_t)r * t->mask_stride : NULL;
   if (t->enc == LX_ENC_F32) v = (const float *)(const void *)(t->codes + (size_t)r * t->stride);
   else tensor_row_to_f32(t, r, tmp);
+  if (!nonzero64) pick_kernels();
   for (int64_t w = 0; w < cw; w++) {
     int64_t c0 = w * 64, n = t->cols - c0 < 64 ? t->cols - c0 : 64;
     uint64_t bits = 0;
-    for (int64_t i = 0; i < n; i++) bits |= (uint64_t)(v[c0 + i] != 0.0f) << i;
+    if (n == 64) bits = nonzero64(v + c0);
+    else
+      for (int64_t i = 0; i < n; i++) bits |= (uint64_t)(v[c0 + i] != 0.0f) << i;
     if (mask && t->enc == LX_ENC_F32) {
       /* the mask row is the same little-endian bit order, byte by byte */
       uint64_t mw = 0;
@@ -89,78 +184,6 @@ int cc_column_bits(const Tensor *t, uint64_t **bits, int64_t *words) {
   return 0;
 }
 
-/* ---- popcount ------------------------------------------------------------------------------------
- * |a ∧ b| over n words, giving up (returning a value > budget) once it exceeds budget: an inadmissible
- * candidate stops early. The library is built for any x86-64, where __builtin_popcountll is a table
- * routine; the popcnt (and, where the CPU has it, AVX-512 VPOPCNTDQ) versions are picked once at run time. */
-
-static int64_t overlap_generic(const uint64_t *a, const uint64_t *b, int64_t n, int64_t budget) {
-  int64_t s = 0;
-  for (int64_t i = 0; i < n; i++) {
-    s += __builtin_popcountll(a[i] & b[i]);
-    if (s > budget) break;
-  }
-  return s;
-}
-
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-
-__attribute__((target("popcnt"))) static int64_t overlap_popcnt(const uint64_t *a, const uint64_t *b, int64_t n,
-                                                                 int64_t budget) {
-  int64_t s = 0, i = 0;
-  for (; i + 4 <= n; i += 4) {
-    s += __builtin_popcountll(a[i] & b[i]) + __builtin_popcountll(a[i + 1] & b[i + 1]) +
-         __builtin_popcountll(a[i + 2] & b[i + 2]) + __builtin_popcountll(a[i + 3] & b[i + 3]);
-    if (s > budget) return s;
-  }
-  for (; i < n; i++) s += __builtin_popcountll(a[i] & b[i]);
-  return s;
-}
-
-__attribute__((target("avx512f,avx512vpopcntdq"))) static int64_t overlap_avx512(const uint64_t *a, const uint64_t *b,
-                                                                                  int64_t n, int64_t budget) {
-  __m512i acc = _mm512_setzero_si512();
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    __m512i x = _mm512_and_si512(_mm512_loadu_si512(a + i), _mm512_loadu_si512(b + i));
-    acc = _mm512_add_epi64(acc, _mm512_popcnt_epi64(x));
-    /* checking the budget every 512 rows keeps the reduction off the hot path */
-    if ((i & 63) == 56 && _mm512_reduce_add_epi64(acc) > budget) return _mm512_reduce_add_epi64(acc);
-  }
-  if (i < n) {
-    __mmask8 m = (__mmask8)((1u << (n - i)) - 1);
-    __m512i x = _mm512_and_si512(_mm512_maskz_loadu_epi64(m, a + i), _mm512_maskz_loadu_epi64(m, b + i));
-    acc = _mm512_add_epi64(acc, _mm512_popcnt_epi64(x));
-  }
-  return _mm512_reduce_add_epi64(acc);
-}
-#endif
-
-typedef int64_t (*OverlapFn)(const uint64_t *, const uint64_t *, int64_t, int64_t);
-
-static OverlapFn overlap;
-static const char *overlap_name = "generic";
-
-static void pick_overlap(void) {
-  overlap = overlap_generic;
-#if defined(__x86_64__) && defined(__GNUC__)
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vpopcntdq")) {
-    overlap = overlap_avx512;
-    overlap_name = "avx512-vpopcntdq";
-  } else if (__builtin_cpu_supports("popcnt")) {
-    overlap = overlap_popcnt;
-    overlap_name = "popcnt";
-  }
-#endif
-}
-
-const char *cc_popcount_name(void) {
-  if (!overlap) pick_overlap();
-  return overlap_name;
-}
-
 /* ---- grouping ------------------------------------------------------------------------------------ */
 
 /* Appends a finished group (its columns sorted ascending) to out. */
@@ -189,7 +212,7 @@ static int groups_alloc(CcGroups *out, int64_t cols) {
 
 int cc_group_columns(const uint64_t *bits, int64_t rows, int64_t cols, int alpha, double gamma, int block,
                      CcGroups *out) {
-  if (!overlap) pick_overlap();
+  if (!overlap) pick_kernels();
   int64_t W = (rows + 63) / 64, limit = cc_conflict_limit(gamma, rows);
   if (groups_alloc(out, cols)) return LSTMC_ERR_NOMEM;
   int32_t *pop = lx_malloc(((size_t)cols + 1) * sizeof *pop);

@@ -60,18 +60,19 @@ int cc_pack_tensor(const Tensor *t, Tensor **out, int64_t *pruned) {
         count[g]++;
         best[g] = key > best[g] ? key : best[g];
       }
+    /* One slot per group. An empty group (best 0) gets LX_SEL_EMPTY and level 0 — written without a
+     * branch too, as empties are scattered. */
     uint8_t *sel = p->sel + (size_t)r * (size_t)G;
+    float *out_f32 = p->enc == LX_ENC_F32 ? (float *)(void *)(p->codes + (size_t)r * p->stride) : NULL;
     for (int64_t g = 0; g < G; g++) {
-      if (!best[g]) {
-        sel[g] = LX_SEL_EMPTY;
-        continue;
-      }
-      int k = 255 - (int)(best[g] & 255);
+      int empty = best[g] == 0;
+      int k = empty ? 0 : 255 - (int)(best[g] & 255);
       int32_t c = t->group_cols[t->group_off[g] + k];
-      sel[g] = (uint8_t)k;
-      dropped += count[g] - 1;
+      sel[g] = empty ? (uint8_t)LX_SEL_EMPTY : (uint8_t)k;
+      dropped += count[g] - !empty;
       /* the stored level, not the decoded value: scaled encodings keep their codes exactly */
-      tensor_set_level(p, r, g, t->enc == LX_ENC_F32 ? v[c] : lx_decode_level(t->enc, src, (unsigned long)c));
+      if (out_f32) out_f32[g] = empty ? 0.0f : v[c];
+      else if (!empty) tensor_set_level(p, r, g, lx_decode_level(t->enc, src, (unsigned long)c));
       best[g] = 0;
       count[g] = 0;
     }

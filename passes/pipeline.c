@@ -115,6 +115,7 @@ static int opt_parse(const PassOptInfo *o, int kind, const char *text, PassValue
   case POPT_CHOICE: {
     char near[32] = "", list[128];
     int k = kind == AST_STRING ? -1 : choice_index(o->choices, text, near, sizeof near);
+    if (kind != AST_WORD) near[0] = 0; /* "did you mean '8'?" for bits=3 would be noise */
     if (k < 0) {
       choice_list(o->choices, list, sizeof list);
       if (near[0]) snprintf(err, n, "%s must be %s, got %s; did you mean '%s'?", o->key, list, shown, near);
