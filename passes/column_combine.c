@@ -116,6 +116,26 @@ const char *cc_popcount_name(void) {
   return kernels_name;
 }
 
+int cc_select_kernels(const char *name) {
+  pick_kernels();
+  if (!strcmp(name, kernels_name)) return 0;
+  if (!strcmp(name, "generic")) {
+    overlap = overlap_generic;
+    nonzero64 = nonzero64_generic;
+    kernels_name = "generic";
+    return 0;
+  }
+#if defined(__x86_64__) && defined(__GNUC__)
+  if (!strcmp(name, "popcnt") && __builtin_cpu_supports("popcnt")) {
+    overlap = overlap_popcnt;
+    nonzero64 = nonzero64_generic;
+    kernels_name = "popcnt";
+    return 0;
+  }
+#endif
+  return -1;
+}
+
 /* Transposes a 64×64 bit matrix in place: bit j of a[i] moves to bit i of a[j]. Swaps the off-diagonal
  * halves of ever smaller blocks (Hacker's Delight 7-3), 6 × 32 word operations instead of 4096 bit moves. */
 static void transpose64(uint64_t a[64]) {

@@ -139,8 +139,12 @@ const float *cc_row_bits(const Tensor *t, int64_t r, float *tmp, uint64_t *out, 
 /* The nonzero pattern of a 2-D tensor as one bitset per column: bit r of bits[c * words + r / 64].
  * *words = ceil(rows / 64). *bits is lx_free'd by the caller. */
 int cc_column_bits(const Tensor *t, uint64_t **bits, int64_t *words);
-/* Which popcount the grouping uses on this CPU: "avx512-vpopcntdq", "popcnt" or "generic". */
+/* Which kernels (popcount, nonzero bits) the grouping uses on this CPU: "avx512-vpopcntdq", "popcnt" or
+ * "generic". */
 const char *cc_popcount_name(void);
+/* For tests: use the named kernels ("generic", "popcnt", or the best the CPU has, which is what
+ * cc_popcount_name() gave before any selection); -1 when the CPU lacks them. */
+int cc_select_kernels(const char *name);
 /* The grouping of Kung, McDanel & Zhang (ASPLOS 2019) as ../shared/DESIGN.md states it: inside each block
  * of `block` consecutive columns, a group starts at the lowest-numbered nonzero column not yet grouped and
  * takes, while it has fewer than alpha columns, the admissible candidate (conflicts stay ≤ ⌊gamma·rows⌋)

@@ -1,7 +1,8 @@
 /* column-combine alone: on random matrices of many shapes, densities and parameters, every nonzero column is
  * in exactly one group and no all-zero column is; no group has more than alpha columns or crosses a block;
  * each group's conflicts are at most ⌊gamma·rows⌋ (counted here from the matrix); the grouping equals the
- * naive pairwise-scan oracle and is deterministic; the column bitsets equal the matrix's pattern. On
+ * naive pairwise-scan oracle and is deterministic; the column bitsets equal the matrix's pattern — with
+ * every popcount and bit kernel the CPU has (generic, popcnt, AVX-512). On
  * graphs: the default set (W_ih, W_hh, an untied decoder; not the embedding), only=/skip=, values left
  * bit for bit, a hand-checked grouping, and the error for packed input. */
 #include "passtest.h"
@@ -190,6 +191,16 @@ static void test_pass(void) {
 int main(int argc, char **argv) {
   (void)argc;
   (void)argv;
+  /* every kernel this CPU has gives the same groups (the properties compare against the naive oracle) */
+  const char *best = cc_popcount_name();
+  static const char *const kernels[] = {"generic", "popcnt"};
+  for (int k = 0; k < 2; k++)
+    if (cc_select_kernels(kernels[k]) == 0) {
+      CHECK_STR_EQ(cc_popcount_name(), kernels[k]);
+      test_properties();
+    }
+  CHECK(cc_select_kernels(best) == 0);
+  CHECK_STR_EQ(cc_popcount_name(), best);
   test_properties();
   test_by_hand();
   test_pass();
