@@ -382,7 +382,8 @@ int pipeline_run(Graph *g, const AstPipeline *p, const PipelineOptions *o, Diag 
   return st;
 }
 
-int pipeline_run_text(Graph *g, const char *text, const char *where, const PipelineOptions *o, Diag *diag) {
+int pipeline_run_text(Graph *g, const char *text, const char *where, const PipelineOptions *o, Diag *diag,
+                      StrBuf *canonical) {
   Arena arena;
   arena_init(&arena);
   size_t len = strlen(text);
@@ -390,6 +391,7 @@ int pipeline_run_text(Graph *g, const char *text, const char *where, const Pipel
   AstPipeline *p = NULL;
   SrcLoc loc = {where, 1, 1, 1, 1};
   int st = parse_pipeline_text(text, len, loc, &arena, diag, &p);
+  if (!st && canonical) pipeline_to_text(p, canonical);
   if (!st) st = pipeline_run(g, p, o, diag);
   diag_remove_source(diag, where);
   arena_free(&arena);

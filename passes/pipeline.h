@@ -33,8 +33,10 @@ int pipeline_check(const AstPipeline *p, Diag *diag);
  * print_after name) or the failing pass's status; lstmc_errmsg() gives the message with its place. */
 int pipeline_run(Graph *g, const AstPipeline *p, const PipelineOptions *o, Diag *diag);
 /* Parses (with parse_pipeline_text; `where` names the source in messages, e.g. "--passes"), checks and
- * runs. The text is registered with diag for the caret excerpts while it runs. */
-int pipeline_run_text(Graph *g, const char *text, const char *where, const PipelineOptions *o, Diag *diag);
+ * runs. The text is registered with diag for the caret excerpts while it runs. When canonical is not
+ * NULL, the pipeline's canonical text (pipeline_to_text) is appended to it once the text parses. */
+int pipeline_run_text(Graph *g, const char *text, const char *where, const PipelineOptions *o, Diag *diag,
+                      StrBuf *canonical);
 /* The canonical text of a pipeline (`name{key=value,…}` joined by commas, values as written), the form
  * recorded in a weights file's `lstmc.pipeline`. */
 void pipeline_to_text(const AstPipeline *p, StrBuf *out);

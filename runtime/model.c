@@ -7,11 +7,11 @@
 #include <time.h>
 
 #include "frontend/lower.h"
-#include "passes/pipeline.h"
-#include "passes/report.h"
 #include "frontend/spec.h"
 #include "ir/vocab.h"
 #include "lstmc.h"
+#include "passes/pipeline.h"
+#include "passes/report.h"
 #include "runtime/exec.h"
 #include "runtime/internal.h"
 #include "runtime/weights.h"
@@ -102,6 +102,7 @@ int lstmc_model_init_weights(lstmc_model *m, const char *vocab_text_path, uint64
   vocab_free(m->g->vocab);
   m->g->vocab = v;
   graph_set_vocab_size(m->g, v->n);
+  graph_set_pipeline(m->g, NULL); /* new weights: no pipeline has run on them */
   return weights_init(m->g, seed);
 }
 
@@ -123,8 +124,7 @@ int lstmc_model_apply_passes(lstmc_model *m, const char *pipeline, const lstmc_p
   sb_init(&text);
   int st;
   if (pipeline) {
-    st = pipeline_run_text(g, pipeline, opts->source ? opts->source : "pipeline", &po, &d);
-    sb_puts(&text, pipeline);
+    st = pipeline_run_text(g, pipeline, opts->source ? opts->source : "pipeline", &po, &d, &text);
   } else if (!m->spec->passes) {
     return 0;
   } else {

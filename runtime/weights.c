@@ -398,6 +398,12 @@ int weights_load(Graph *g, const char *path) {
   vocab_free(g->vocab);
   g->vocab = vocab;
   vocab = NULL;
+  if ((st = weights_check_finite(g, path))) {
+    /* leave the graph without weights rather than with bad ones */
+    for (int i = 0; i < g->nslots; i++) graph_set_tensor(g, i, NULL);
+    goto done;
+  }
+  /* the pass pipeline these weights went through (NULL when the file records none) */
   size_t plen;
   const char *pipeline = st_meta_get(f, "lstmc.pipeline", &plen);
   char *ptext = pipeline ? lx_strndup(pipeline, plen) : NULL;
@@ -407,11 +413,6 @@ int weights_load(Graph *g, const char *path) {
   }
   lx_free(g->pipeline);
   g->pipeline = ptext;
-  if ((st = weights_check_finite(g, path))) {
-    /* leave the graph without weights rather than with bad ones */
-    for (int i = 0; i < g->nslots; i++) graph_set_tensor(g, i, NULL);
-    goto done;
-  }
   st = graph_verify(g);
 done:
   if (loaded)

@@ -68,7 +68,7 @@ static inline int pt_run_opts(Graph *g, const char *pipeline, const PipelineOpti
   Diag d;
   diag_init(&d, NULL);
   d.capture = &cap;
-  int st = pipeline_run_text(g, pipeline, "--passes", o, &d);
+  int st = pipeline_run_text(g, pipeline, "--passes", o, &d, NULL);
   if (diag_text) *diag_text = sb_take(&cap);
   sb_free(&cap);
   return st;
