@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "lstmc.h"
 #include "passes/passes.h"
 #include "support/alloc.h"
 #include "support/rng.h"
@@ -46,6 +47,20 @@ static Tensor *random_pruned(int64_t rows, int64_t cols, double density, Rng *rn
   return t;
 }
 
+/* A benchmark has nothing to fall back to: running out of memory ends it with a message. */
+static void *need(void *p) {
+  if (!p) {
+    fprintf(stderr, "cc_bench: out of memory\n");
+    exit(1);
+  }
+  return p;
+}
+
+static int failed(void) {
+  fprintf(stderr, "cc_bench: %s\n", lstmc_errmsg());
+  return 1;
+}
+
 static int same_groups(const CcGroups *a, const CcGroups *b) {
   return a->ngroups == b->ngroups && a->conflicts == b->conflicts &&
          !memcmp(a->off, b->off, ((size_t)a->ngroups + 1) * sizeof(int32_t)) &&
@@ -75,15 +90,12 @@ int main(int argc, char **argv) {
   Tensor *m[NMAT];
   int64_t weights = 0, nonzero = 0;
   for (int i = 0; i < NMAT; i++) {
-    if (!(m[i] = random_pruned(shapes[i][0], shapes[i][1], density, &rng))) {
-      fprintf(stderr, "cc_bench: out of memory\n");
-      return 1;
-    }
+    m[i] = need(random_pruned(shapes[i][0], shapes[i][1], density, &rng));
     weights += shapes[i][0] * shapes[i][1];
     nonzero += tensor_nnz(m[i]);
   }
-  double *total = calloc((size_t)runs, sizeof *total), *t_bits = calloc((size_t)runs, sizeof *t_bits),
-         *t_group = calloc((size_t)runs, sizeof *t_group), *t_pack = calloc((size_t)runs, sizeof *t_pack);
+  double *total = need(lx_calloc((size_t)runs, sizeof *total)), *t_bits = need(lx_calloc((size_t)runs, sizeof *t_bits)),
+         *t_group = need(lx_calloc((size_t)runs, sizeof *t_group)), *t_pack = need(lx_calloc((size_t)runs, sizeof *t_pack));
   int64_t groups = 0, conflicts = 0, pruned_total = 0;
   CcGroups kept[NMAT];
   memset(kept, 0, sizeof kept);
@@ -96,9 +108,9 @@ int main(int argc, char **argv) {
       CcGroups g;
       Tensor *packed;
       double t0 = now();
-      if (cc_column_bits(t, &bits, &words)) return 1;
+      if (cc_column_bits(t, &bits, &words)) return failed();
       double t1 = now();
-      if (cc_group_columns(bits, t->rows, t->cols, alpha, gamma, block, &g)) return 1;
+      if (cc_group_columns(bits, t->rows, t->cols, alpha, gamma, block, &g)) return failed();
       double t2 = now();
       lx_free(bits);
       groups += g.ngroups;
@@ -107,14 +119,14 @@ int main(int argc, char **argv) {
         /* keep a copy of the groups for the naive comparison */
         kept[i].ngroups = g.ngroups;
         kept[i].conflicts = g.conflicts;
-        kept[i].off = malloc(((size_t)g.ngroups + 1) * sizeof(int32_t));
-        kept[i].cols = malloc(((size_t)g.off[g.ngroups] + 1) * sizeof(int32_t));
+        kept[i].off = need(lx_malloc(((size_t)g.ngroups + 1) * sizeof(int32_t)));
+        kept[i].cols = need(lx_malloc(((size_t)g.off[g.ngroups] + 1) * sizeof(int32_t)));
         memcpy(kept[i].off, g.off, ((size_t)g.ngroups + 1) * sizeof(int32_t));
         memcpy(kept[i].cols, g.cols, (size_t)g.off[g.ngroups] * sizeof(int32_t));
       }
       cc_groups_attach(t, &g, alpha, gamma, block);
       double t3 = now();
-      if (cc_pack_tensor(t, &packed, &pruned)) return 1;
+      if (cc_pack_tensor(t, &packed, &pruned)) return failed();
       double t4 = now();
       pruned_total += pruned;
       tensor_free(packed);
@@ -134,16 +146,16 @@ int main(int argc, char **argv) {
   if (naive) {
     for (int i = 0; i < NMAT; i++) {
       const Tensor *t = m[i];
-      uint8_t *nz = malloc((size_t)(t->rows * t->cols));
+      uint8_t *nz = need(lx_malloc((size_t)(t->rows * t->cols)));
       const float *w = tensor_f32(t);
       for (int64_t k = 0; k < t->rows * t->cols; k++) nz[k] = w[k] != 0.0f;
       CcGroups g;
       double t0 = now();
-      if (cc_group_columns_naive(nz, t->rows, t->cols, alpha, gamma, block, &g)) return 1;
+      if (cc_group_columns_naive(nz, t->rows, t->cols, alpha, gamma, block, &g)) return failed();
       naive_s += now() - t0;
       same &= same_groups(&g, &kept[i]);
       cc_groups_free(&g);
-      free(nz);
+      lx_free(nz);
     }
   }
   printf("{\"benchmark\": \"cc_bench\", \"what\": \"column-combine + conflict-prune, PTB-char W_ih/W_hh\", "
@@ -163,12 +175,12 @@ int main(int argc, char **argv) {
   printf("}\n");
   for (int i = 0; i < NMAT; i++) {
     tensor_free(m[i]);
-    free(kept[i].off);
-    free(kept[i].cols);
+    lx_free(kept[i].off);
+    lx_free(kept[i].cols);
   }
-  free(total);
-  free(t_bits);
-  free(t_group);
-  free(t_pack);
+  lx_free(total);
+  lx_free(t_bits);
+  lx_free(t_group);
+  lx_free(t_pack);
   return same ? 0 : 1;
 }

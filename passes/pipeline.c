@@ -38,12 +38,14 @@ int pass_find(const char *name) {
   return -1;
 }
 
-static const char *pass_names[PASS_COUNT];
-
-static const char *const *all_pass_names(void) {
-  for (int i = 0; i < PASS_COUNT; i++) pass_names[i] = pass_table[i].name;
-  return pass_names;
-}
+/* The names alone, for "did you mean" */
+static const char *const pass_names[PASS_COUNT] = {
+#define PASS(id, name, summary) name,
+#define POPT(pass, id, key, type, def, lo, hi, hi_open, choices, help)
+#include "passes/passes.def"
+#undef PASS
+#undef POPT
+};
 
 /* ---- option values ------------------------------------------------------------------------------- */
 
@@ -190,7 +192,7 @@ static void build_args(const AstPass *p, int index, int pass, Diag *d, PassArgs 
 static int lookup_pass(const AstPass *p, int index, Diag *d) {
   int k = pass_find(p->name);
   if (k >= 0) return k;
-  const char *near = closest_word(p->name, all_pass_names(), PASS_COUNT);
+  const char *near = closest_word(p->name, pass_names, PASS_COUNT);
   if (near) diag_error(d, p->loc, "pass %d: unknown pass '%s'; did you mean '%s'?", index, p->name, near);
   else diag_error(d, p->loc, "pass %d: unknown pass '%s' (see 'lstmc --list-passes')", index, p->name);
   return -1;
@@ -312,7 +314,7 @@ int pipeline_run(Graph *g, const AstPipeline *p, const PipelineOptions *o, Diag 
   int st = pipeline_check(p, diag);
   if (st) return st;
   if (o->print_after && pass_find(o->print_after) < 0) {
-    const char *near = closest_word(o->print_after, all_pass_names(), PASS_COUNT);
+    const char *near = closest_word(o->print_after, pass_names, PASS_COUNT);
     if (near) return lx_fail(LSTMC_ERR_USAGE, "--print-after: unknown pass '%s'; did you mean '%s'?", o->print_after, near);
     return lx_fail(LSTMC_ERR_USAGE, "--print-after: unknown pass '%s' (see 'lstmc --list-passes')", o->print_after);
   }
