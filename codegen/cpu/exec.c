@@ -20,6 +20,7 @@
 #include "runtime/internal.h"
 #include "support/alloc.h"
 #include "support/err.h"
+#include "support/limits.h"
 
 #define CPU_CHUNK 32           /* tokens per scoring chunk: a chunk's activations stay in L2 */
 #define CPU_MAX_BATCH 64
@@ -226,6 +227,7 @@ int cpu_exec_create_for(const Graph *g, const ExecOptions *o, const CpuTarget *t
   cpu_plan_free(probe);
   if ((st = cpu_plan_make(g, t, batch, batch == 1 ? CPU_CHUNK : 0, x->nthreads, &x->plan))) goto fail;
   const CpuPlan *p = x->plan;
+  if ((st = lx_check_mem((uint64_t)p->blob_size + p->arena_size, "the cpu backend's repacked weights and state"))) goto fail;
   int huge = p->blob_size >= (8u << 20);
   size_t align = huge ? (2u << 20) : 64;
   x->blob = alloc_aligned(p->blob_size, align, &x->blob_mem);

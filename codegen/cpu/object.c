@@ -11,6 +11,7 @@
 #include "runtime/internal.h"
 #include "support/alloc.h"
 #include "support/err.h"
+#include "support/limits.h"
 
 static int write_output(const char *path, const void *data, size_t n) {
   FILE *f = fopen(path, "wb");
@@ -96,6 +97,7 @@ int cpu_compile(const Graph *g, CpuCompileOptions *o) {
   LLVMTargetMachineRef tm = NULL;
   int st = cpu_plan_make(g, &o->target, 1, 0, 1, &p);
   if (st) return st;
+  if ((st = lx_check_mem(p->blob_size, "the repacked weights"))) goto done;
   if (!(blob = lx_malloc(p->blob_size ? p->blob_size : 1))) {
     st = lx_nomem("repacking the weights");
     goto done;

@@ -4,7 +4,8 @@
  * and when scoring a stream longer than two chunks; generation with the same seed yields the same text.
  * The portable kernels (no AVX-512: 8-float vectors, vpermps on AVX2, a generic gather without it) are
  * run too. The IR of every format verifies with several streams. An unsupported request falls back to the
- * reference executor with a warning, or fails when fallback is off. */
+ * reference executor with a warning, or fails when fallback is off. Every allocation of the executor's
+ * creation, step and scoring can fail and is reported as LSTMC_ERR_NOMEM. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -235,6 +236,34 @@ static void check_fallback(void) {
   graph_free(g);
 }
 
+/* Allocation N fails, for every N until the whole run succeeds: each failure is LSTMC_ERR_NOMEM (and,
+ * under make test-asan, nothing leaks). */
+static void check_oom(void) {
+  Graph *g = format_graph(untied, LX_LAYOUT_PACKED, LX_ENC_Q4, 5);
+  if (!g) return;
+  int32_t toks[40];
+  for (int i = 0; i < 40; i++) toks[i] = (int32_t)(i * 7 % 256);
+  float logits[256];
+  long n = 0;
+  for (;; n++) {
+    ExecOptions o = {0};
+    o.target = TARGET_CPU;
+    o.threads = 2;
+    Executor *e = NULL;
+    double nll = 0;
+    lx_alloc_fail_after(n);
+    int st = exec_create(g, &o, &e);
+    if (!st) st = e->vt->step(e, toks, logits);
+    if (!st) st = exec_score(e, toks, 40, &nll, NULL);
+    lx_alloc_fail_after(-1);
+    exec_destroy(e);
+    if (!st) break;
+    if (!CHECK_INT_EQ(st, LSTMC_ERR_NOMEM) || !CHECK(n < 100)) break;
+  }
+  CHECK(n > 5); /* the sweep went through the executor's allocations */
+  graph_free(g);
+}
+
 int main(int argc, char **argv) {
   tmpdir = argc > 1 ? argv[1] : ".";
   for (int layout = 0; layout < LX_LAYOUT_COUNT; layout++)
@@ -246,5 +275,6 @@ int main(int argc, char **argv) {
   check_generation(LX_LAYOUT_DENSE, LX_ENC_F32);
   check_generation(LX_LAYOUT_PACKED, LX_ENC_Q8);
   check_fallback();
+  check_oom();
   return tu_summary("cpu_formats");
 }
