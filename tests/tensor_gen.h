@@ -1,7 +1,6 @@
 /* Random weight tensors in every format, built directly from their definitions in ir/layout.h (not by the
  * passes), so that executors and formats can be tested before and apart from the passes that make them.
- * Header-only with internal linkage, like testutil.h; the benchmarks use it too (bench/make_weights.c) to
- * build weights with the structure of a pruned, column-combined, quantized model.
+ * Header-only with internal linkage, like testutil.h.
  *
  * Memory: the returned Tensor is the caller's (tensor_free). */
 #ifndef LSTMC_TESTS_TENSOR_GEN_H

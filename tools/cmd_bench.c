@@ -5,8 +5,9 @@
  *   score  one evaluation of --tokens random tokens per repetition (one stream): the time per token when
  *          the whole stream is known, which lets a backend batch the input projections.
  *
- * GB/s is effective: the bytes one step reads (lstmc_model_info.step_bytes) times the tokens per second of
- * each stream. Timings are wall-clock (CLOCK_MONOTONIC). */
+ * The model is timed after its pass pipeline (--passes, else the spec's, as eval runs it; --passes '' for
+ * the weights as they are). GB/s is effective: the bytes one step reads (lstmc_model_info.step_bytes) times
+ * the steps per second. Timings are wall-clock (CLOCK_MONOTONIC). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,7 @@ const OptSpec bench_opts[] = {{"weights", 1, "weights file"},
                               {"seed", 1, "random tokens' seed (default 1)"},
                               {"json", 0, "print one JSON object"},
                               {"o", 1, "print a table row: md or csv"},
+                              PASS_OPTSPECS,
                               {0}};
 
 static double now_s(void) {
@@ -81,6 +83,10 @@ int cmd_bench(Args *a) {
   if (score && batch > 1) return usage_error("bench: --mode score runs one stream (--batch 1)");
   lstmc_model *m;
   if ((rc = open_model(a, 1, &m))) return rc;
+  if ((rc = apply_passes(a, m))) {
+    lstmc_model_free(m);
+    return rc;
+  }
   lstmc_model_info info;
   lstmc_model_get_info(m, &info);
   lstmc_session_opts so = {0};

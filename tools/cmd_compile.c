@@ -1,11 +1,10 @@
-/* lstmc compile: a model and its weights as a standalone object file with a C header (include/lstmc.h,
- * lstmc_model_compile). */
+/* lstmc compile: a model and its weights, after the pass pipeline (--passes, else the spec's, as eval
+ * runs it), as a standalone object file with a C header (include/lstmc.h, lstmc_model_compile). */
 #include <string.h>
 
 #include "tools/cli.h"
 
-const OptSpec compile_opts[] = {{"weights", 1, "weights file (in their final format)"},
-                                {"passes", 1, "pass pipeline to apply first (needs the pass manager, issue 3)"},
+const OptSpec compile_opts[] = {{"weights", 1, "weights file"},
                                 {"target", 1, "code generator: cpu (default)"},
                                 {"emit", 1, "obj (default), asm or llvm"},
                                 {"o", 1, "output file"},
@@ -13,17 +12,18 @@ const OptSpec compile_opts[] = {{"weights", 1, "weights file (in their final for
                                 {"name", 1, "prefix of the API's symbols (default: the header's file name)"},
                                 {"cpu", 1, "native (default: this machine's CPU and features) or an LLVM CPU name"},
                                 {"features", 1, "with --cpu NAME: LLVM features, e.g. +avx2,+fma"},
-                                {"verbose", 0, "print the time each phase took"},
+                                PASS_OPTSPECS, /* its --verbose also prints the compiler's phase times */
                                 {0}};
 
 int cmd_compile(Args *a) {
   int rc;
   if ((rc = require(a, "o"))) return rc;
-  if (arg_str(a, "passes"))
-    return usage_error("compile: --passes needs the pass manager, which this lstmc does not have yet (issue 3); "
-                       "give weights already in their final format");
   lstmc_model *m;
   if ((rc = open_model(a, 1, &m))) return rc;
+  if ((rc = apply_passes(a, m))) {
+    lstmc_model_free(m);
+    return rc;
+  }
   lstmc_compile_opts co;
   memset(&co, 0, sizeof co);
   co.target = arg_str(a, "target");

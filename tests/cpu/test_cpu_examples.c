@@ -2,7 +2,9 @@
  * shapes (enwik8's, 47M parameters, divided by 4 to keep the suite fast) give logits within 1e-4 of the
  * reference executor step by step and log-probabilities within 1e-4 when scoring; and for each example,
  * divided by 8, the IR of every weight format passes LLVMVerifyModule. The PyTorch golden models evaluate
- * to the reference's BPC through the public API (`lstmc eval --target cpu`). */
+ * to the reference's BPC through the public API (`lstmc eval --target cpu`), and so do models after real
+ * pass pipelines (masked, packed, quantized to 8, 4, 2 and 1 bits; PTB-char at its real shape after the
+ * issue's prune{sparsity=0.875},column-combine,conflict-prune,quantize{bits=8}). */
 #include <ctype.h>
 #include <math.h>
 #include <stdio.h>
@@ -23,6 +25,8 @@ typedef struct Example {
   int64_t vocab; /* for chars and words models; bytes: 256 */
   int shrink;    /* divide layer sizes by this for the run */
 } Example;
+
+static const char *tmpdir;
 
 static const Example examples[] = {
     {"charptb.lstm", 50, 1}, {"enwik8.lstm", 256, 4}, {"montage.lstm", 2000, 1}, {"tang.lstm", 400, 1}, {"tiny.lstm", 256, 1}};
@@ -146,9 +150,54 @@ static void check_golden_eval(const char *name) {
   lstmc_model_free(m);
 }
 
+/* Logits of a few steps and the BPC of a token stream, ref against cpu, after a pipeline. */
+static void check_pipeline(const char *spec_file, const char *vocab_text, const char *pipeline) {
+  char spec[512], vocab[512];
+  snprintf(spec, sizeof spec, "%s/examples/%s", LSTMC_SOURCE_DIR, spec_file);
+  snprintf(vocab, sizeof vocab, "%s/vocab.txt", tmpdir);
+  FILE *f = fopen(vocab, "w");
+  if (!CHECK(f != NULL)) return;
+  fputs(vocab_text, f);
+  fclose(f);
+  lstmc_model *m;
+  if (!CHECK(lstmc_model_load(spec, &m) == 0)) return;
+  CHECK(lstmc_model_init_weights(m, vocab, 7) == 0);
+  int st = lstmc_model_apply_passes(m, pipeline, NULL);
+  if (!CHECK(st == 0)) fprintf(stderr, "    %s: %s\n", pipeline, lstmc_errmsg());
+  lstmc_model_info info;
+  lstmc_model_get_info(m, &info);
+  int64_t V = info.vocab_size;
+  enum { N = 70 };
+  int32_t toks[N];
+  for (int i = 0; i < N; i++) toks[i] = (int32_t)((i * 37 + 11) % V);
+  float *logits[2] = {lx_malloc((size_t)V * sizeof(float)), lx_malloc((size_t)V * sizeof(float))};
+  lstmc_session *s[2] = {NULL, NULL};
+  const char *targets[2] = {"ref", "cpu"};
+  for (int k = 0; k < 2; k++) {
+    lstmc_session_opts o = {0};
+    o.target = targets[k];
+    CHECK(lstmc_session_create(m, &o, &s[k]) == 0);
+  }
+  double md = 0;
+  for (int t = 0; s[0] && s[1] && t < 5; t++) {
+    CHECK(lstmc_session_step(s[0], toks[t], logits[0]) == 0);
+    CHECK(lstmc_session_step(s[1], toks[t], logits[1]) == 0);
+    for (int64_t i = 0; i < V; i++) md = fmax(md, fabs((double)logits[0][i] - logits[1][i]));
+  }
+  if (!CHECK(md <= 1e-4)) fprintf(stderr, "    %s after %s: logits differ by %g\n", spec_file, pipeline, md);
+  lstmc_eval_result r[2];
+  if (s[0] && s[1] && CHECK(lstmc_session_eval(s[0], toks, N, &r[0]) == 0) && CHECK(lstmc_session_eval(s[1], toks, N, &r[1]) == 0))
+    if (!CHECK(fabs(r[0].bpc - r[1].bpc) <= 1e-6 * r[0].bpc))
+      fprintf(stderr, "    %s after %s: bpc %.9f (ref) vs %.9f (cpu)\n", spec_file, pipeline, r[0].bpc, r[1].bpc);
+  for (int k = 0; k < 2; k++) {
+    lstmc_session_free(s[k]);
+    lx_free(logits[k]);
+  }
+  lstmc_model_free(m);
+}
+
 int main(int argc, char **argv) {
-  (void)argc;
-  (void)argv;
+  tmpdir = argc > 1 ? argv[1] : ".";
   for (size_t i = 0; i < sizeof examples / sizeof *examples; i++) {
     check_run(&examples[i]);
     check_ir_formats(&examples[i]);
@@ -156,5 +205,17 @@ int main(int argc, char **argv) {
   check_golden_eval("bytes_tied2");
   check_golden_eval("chars_untied3");
   check_golden_eval("words_untied1");
+  static const char *const pipelines[] = {
+      NULL, /* the spec's: prune{sparsity=0.5},column-combine{alpha=4,gamma=0.5},conflict-prune,quantize{bits=8} */
+      "prune{sparsity=0.6}",
+      "prune{sparsity=0.7},quantize{bits=4}",
+      "quantize{bits=2}",
+      "prune{sparsity=0.8},column-combine",                /* masked, grouped but not yet packed */
+      "prune{sparsity=0.8},column-combine,conflict-prune",
+      "prune{sparsity=0.875},column-combine{alpha=8,gamma=0.5},conflict-prune,quantize{bits=1}",
+  };
+  for (size_t i = 0; i < sizeof pipelines / sizeof *pipelines; i++) check_pipeline("tiny.lstm", "", pipelines[i]);
+  check_pipeline("charptb.lstm", "abcdefghijklmnopqrstuvwxyz0123456789 .,'-&$#*/\\<>\n",
+                 "prune{sparsity=0.875},column-combine{alpha=8,gamma=0.5},conflict-prune,quantize{bits=8}");
   return tu_summary("cpu_examples");
 }
