@@ -3,6 +3,12 @@
  * phase, so that across steps its share of the weights stays in its own caches; the threads meet at one
  * barrier per layer step.
  *
+ * With the thread count left to it (--threads 0), the executor checks now and then that the threads pay:
+ * every so many steps (or scoring chunks) it runs a few on the other setting (one thread instead of all,
+ * or all instead of one) and keeps whichever had the lower median time per token. On a machine whose
+ * cores are busy with other work one thread wins, on an idle one all of them; results do not depend on it
+ * (each tile is computed the same way whichever thread does it).
+ *
  * A step runs layer 0 .. L-1 then the decoder. Scoring runs a chunk of up to CPU_CHUNK tokens layer by
  * layer: the input projections of the whole chunk in one pass over W_ih, then the recurrence token by
  * token, then the decoder over the chunk; a layer's W_hh is read once per token as in generation but,
@@ -11,6 +17,7 @@
  * Memory: the executor owns the plan, the weight blob (aligned to 2 MiB and advised for huge pages when
  * large, which cuts TLB misses when the weights stream from DRAM), the arena, the JIT and the pool. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -25,6 +32,19 @@
 #define CPU_CHUNK 32           /* tokens per scoring chunk: a chunk's activations stay in L2 */
 #define CPU_MAX_BATCH 64
 #define CPU_SMALL_WEIGHTS (512u << 10) /* below this per step, one thread is faster than two plus barriers */
+#define PROBE_STEPS 16                 /* steps timed on each setting when comparing thread counts */
+#define PROBE_EVERY 256                /* steps between comparisons, doubled (up to 8192) while nothing changes */
+
+/* The automatic choice between one thread and all of them. */
+typedef struct Adapt {
+  int on;
+  int every, until;     /* steps between probes, and until the next one */
+  int probing;          /* steps left in the current probe */
+  int before;           /* the thread count the probe replaced */
+  double recent[PROBE_STEPS], trial[PROBE_STEPS]; /* seconds per token; recent is a ring */
+  int nrecent, next, ntrial;
+  void (*job)(void *, int); /* the kind of job timed (steps and scoring chunks are not compared) */
+} Adapt;
 
 typedef struct CpuExec {
   Executor base;
@@ -36,7 +56,9 @@ typedef struct CpuExec {
   CpuPhaseFn *ih, *rec;       /* [nlayers] (scoring) */
   CpuPhaseFn dec_gemm;
   CpuPool *pool;
-  int nthreads;
+  int nthreads;               /* threads in the pool */
+  int active;                 /* threads running jobs now: nthreads, or 1 when that was faster */
+  Adapt adapt;
   int parity;                 /* which h buffer holds the state */
   int32_t chunk_n;            /* the current scoring chunk's inputs */
 } CpuExec;
@@ -91,7 +113,7 @@ static uint8_t *scratch_of(CpuExec *x, int tid) { return x->arena + x->plan->scr
 static void step_job(void *ctx, int tid) {
   CpuExec *x = ctx;
   const CpuPlan *p = x->plan;
-  int n = x->nthreads;
+  int n = x->active;
   for (int l = 0; l <= p->nlayers; l++) {
     int64_t nt = l < p->nlayers ? p->layers[l].ih.ntiles : p->dec.ntiles;
     if (l) cpu_pool_barrier(x->pool);
@@ -102,7 +124,7 @@ static void step_job(void *ctx, int tid) {
 static void score_job(void *ctx, int tid) {
   CpuExec *x = ctx;
   const CpuPlan *p = x->plan;
-  int n = x->nthreads;
+  int n = x->active;
   uint8_t *scratch = scratch_of(x, tid);
   for (int l = 0; l < p->nlayers; l++) {
     int64_t nt = p->layers[l].ih.ntiles;
@@ -115,6 +137,56 @@ static void score_job(void *ctx, int tid) {
     }
   }
   x->dec_gemm(x->arena, scratch, split(p->dec.ntiles, tid, n), split(p->dec.ntiles, tid + 1, n), x->chunk_n, 0);
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+static double median(const double *v, int n) {
+  double s[PROBE_STEPS];
+  memcpy(s, v, (size_t)n * sizeof *s);
+  qsort(s, (size_t)n, sizeof *s, cmp_double);
+  return s[n / 2];
+}
+
+/* Runs a job on the active threads; in automatic mode times it and, now and then, tries the other thread
+ * count for PROBE_STEPS jobs, keeping it when its median time per token is at least 10% lower. */
+static void run_job(CpuExec *x, void (*job)(void *, int), int64_t tokens) {
+  Adapt *a = &x->adapt;
+  double t0 = a->on ? now_seconds() : 0;
+  cpu_pool_run(x->pool, x->active, job, x);
+  if (!a->on) return;
+  double t = (now_seconds() - t0) / (double)tokens;
+  if (job != a->job) { /* start over: times per token of steps and of scoring differ */
+    if (a->probing) x->active = a->before;
+    a->job = job;
+    a->probing = a->nrecent = a->next = 0;
+    a->until = a->every;
+  }
+  if (a->probing) {
+    a->trial[a->ntrial++] = t;
+    if (--a->probing) return;
+    if (median(a->trial, a->ntrial) < 0.9 * median(a->recent, a->nrecent)) {
+      a->every = PROBE_EVERY;
+      a->nrecent = a->next = 0;
+    } else {
+      x->active = a->before;
+      a->every = a->every < 8192 ? 2 * a->every : a->every;
+    }
+    a->until = a->every;
+    return;
+  }
+  a->recent[a->next] = t;
+  a->next = (a->next + 1) % PROBE_STEPS;
+  if (a->nrecent < PROBE_STEPS) a->nrecent++;
+  if (--a->until <= 0 && a->nrecent == PROBE_STEPS) {
+    a->before = x->active;
+    x->active = x->active == 1 ? x->nthreads : 1;
+    a->probing = PROBE_STEPS;
+    a->ntrial = 0;
+  }
 }
 
 static int check_tokens(const CpuExec *x, const int32_t *tokens, int64_t n) {
@@ -131,7 +203,7 @@ static int cpu_step(Executor *e, const int32_t *tokens, float *logits) {
   int st = check_tokens(x, tokens, p->batch);
   if (st) return st;
   memcpy(x->arena + p->a_tokens, tokens, (size_t)p->batch * sizeof(int32_t));
-  cpu_pool_run(x->pool, step_job, x);
+  run_job(x, step_job, p->batch);
   x->parity ^= 1;
   for (int b = 0; b < p->batch; b++)
     memcpy(logits + (size_t)b * (size_t)p->V, x->arena + p->a_logits + (size_t)b * (size_t)p->Vp * 4, (size_t)p->V * sizeof(float));
@@ -163,7 +235,7 @@ static int cpu_score(Executor *e, const int32_t *tokens, int64_t n, double *nll,
     int64_t m = n - 1 - i0 < p->chunk ? n - 1 - i0 : p->chunk;
     x->chunk_n = (int32_t)m;
     memcpy(x->arena + p->a_tokens, tokens + i0, (size_t)m * sizeof(int32_t));
-    cpu_pool_run(x->pool, score_job, x);
+    run_job(x, score_job, m);
     x->parity = (int)((x->parity + m) & 1);
     for (int64_t t = 0; t < m; t++) {
       double lp = log_softmax_at((const float *)(const void *)(x->arena + p->a_slogits) + t * p->Vp, p->V, tokens[i0 + t + 1]);
@@ -250,12 +322,15 @@ int cpu_exec_create_for(const Graph *g, const ExecOptions *o, const CpuTarget *t
   spec.blob_addr = (uint64_t)(uintptr_t)x->blob;
   double t1 = now_seconds();
   if ((st = cpu_jit_compile(&spec, &x->jit)) || (st = lookup_phases(x)) || (st = cpu_pool_new(x->nthreads, &x->pool))) goto fail;
+  x->active = x->nthreads;
+  x->adapt.on = o->threads <= 0 && x->nthreads > 1;
+  x->adapt.every = x->adapt.until = PROBE_EVERY;
   if (o->verbose)
     fprintf(stderr,
-            "lstmc: cpu backend: %s%s%s, vectors of %d floats, %d thread%s, %.1f MB of weights per step; "
+            "lstmc: cpu backend: %s%s%s, vectors of %d floats, %d thread%s%s, %.1f MB of weights per step; "
             "repacked in %.0f ms, compiled in %.0f ms\n",
             t->cpu, t->avx512 ? " with AVX-512" : "", !t->avx512 && t->avx2 ? " with AVX2" : "", p->vl, x->nthreads,
-            x->nthreads == 1 ? "" : "s", (double)cpu_plan_step_bytes(p) / 1e6, (t1 - t0) * 1e3, (now_seconds() - t1) * 1e3);
+            x->nthreads == 1 ? "" : "s", x->adapt.on ? " (or one, when faster)" : "", (double)cpu_plan_step_bytes(p) / 1e6, (t1 - t0) * 1e3, (now_seconds() - t1) * 1e3);
   *out = &x->base;
   return 0;
 fail:

@@ -1,30 +1,33 @@
-/* The CPU executor's thread pool (pool.h): a job generation counter that workers watch, a count of
- * workers still running, and a centralized barrier (arrival count plus a generation that the last thread
- * to arrive advances). */
+/* The CPU executor's thread pool (pool.h): a job generation counter that workers watch, and a centralized
+ * barrier (arrival count plus a phase that the last thread to arrive advances), which also ends each job.
+ * Sleepers are counted so that whoever advances the job or the phase takes the mutex and broadcasts only
+ * when someone sleeps: both sides use sequentially consistent atomics, so either the advancing thread sees
+ * the sleeper's count or the sleeper, re-checking under the mutex, sees the advance. */
 #include "codegen/cpu/pool.h"
 
 #include <pthread.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <string.h>
 
 #include "support/alloc.h"
 #include "support/err.h"
 
-/* Spins before a waiting thread yields (in a job) or sleeps (between jobs): about 20-50 µs. */
-#define SPINS 20000
+/* Spins (x86 `pause`, about 27 ns on this machine's Zen 4) before a waiting thread sleeps: about 0.5 ms
+ * between jobs, 50 µs at a barrier. */
+#define JOB_SPINS 20000
+#define BARRIER_SPINS 2000
 
 struct CpuPool {
   int n;
+  int active;          /* threads in the current job */
   pthread_t *threads;
   void (*fn)(void *ctx, int tid);
   void *ctx;
   atomic_uint job;     /* advanced once per job */
-  atomic_int running;  /* workers still in the current job */
   atomic_int stop;
-  atomic_int sleepers; /* workers waiting on cv */
   atomic_int arrived;  /* barrier */
   atomic_uint phase;
+  atomic_int sleepers; /* threads waiting on cv, for a job or a phase */
   pthread_mutex_t mu;
   pthread_cond_t cv;
   int nstarted;
@@ -41,39 +44,40 @@ static inline void cpu_relax(void) {
 #endif
 }
 
+static void wake_sleepers(CpuPool *p) {
+  if (!atomic_load(&p->sleepers)) return;
+  pthread_mutex_lock(&p->mu);
+  pthread_cond_broadcast(&p->cv);
+  pthread_mutex_unlock(&p->mu);
+}
+
+/* Waits until *v differs from old (or the pool stops): spins, then sleeps. */
+static void wait_change(CpuPool *p, atomic_uint *v, unsigned old, int spins) {
+  for (int i = 0; i < spins; i++) {
+    if (atomic_load(v) != old || atomic_load(&p->stop)) return;
+    cpu_relax();
+  }
+  pthread_mutex_lock(&p->mu);
+  atomic_fetch_add(&p->sleepers, 1);
+  while (atomic_load(v) == old && !atomic_load(&p->stop)) pthread_cond_wait(&p->cv, &p->mu);
+  atomic_fetch_sub(&p->sleepers, 1);
+  pthread_mutex_unlock(&p->mu);
+}
+
 static void *worker_main(void *arg) {
   CpuPool *p = ((Worker *)arg)->p;
   int tid = ((Worker *)arg)->tid;
   lx_free(arg);
   unsigned seen = 0;
   for (;;) {
-    int spins = 0;
-    while (atomic_load(&p->job) == seen && !atomic_load(&p->stop)) {
-      if (++spins < SPINS) {
-        cpu_relax();
-        continue;
-      }
-      /* sleep; cpu_pool_run broadcasts when it sees a sleeper (both sides use seq_cst, so either it sees
-       * our increment or we see its new job) */
-      pthread_mutex_lock(&p->mu);
-      atomic_fetch_add(&p->sleepers, 1);
-      while (atomic_load(&p->job) == seen && !atomic_load(&p->stop)) pthread_cond_wait(&p->cv, &p->mu);
-      atomic_fetch_sub(&p->sleepers, 1);
-      pthread_mutex_unlock(&p->mu);
-    }
+    wait_change(p, &p->job, seen, JOB_SPINS);
     if (atomic_load(&p->stop)) break;
     seen = atomic_load(&p->job);
+    if (tid >= p->active) continue;
     p->fn(p->ctx, tid);
-    atomic_fetch_sub(&p->running, 1);
+    cpu_pool_barrier(p); /* the end of the job */
   }
   return NULL;
-}
-
-static void wake_sleepers(CpuPool *p) {
-  if (!atomic_load(&p->sleepers)) return;
-  pthread_mutex_lock(&p->mu);
-  pthread_cond_broadcast(&p->cv);
-  pthread_mutex_unlock(&p->mu);
 }
 
 void cpu_pool_free(CpuPool *p) {
@@ -121,31 +125,29 @@ int cpu_pool_new(int n, CpuPool **out) {
   return 0;
 }
 
-void cpu_pool_run(CpuPool *p, void (*fn)(void *ctx, int tid), void *ctx) {
-  if (p->n == 1) {
+void cpu_pool_run(CpuPool *p, int active, void (*fn)(void *ctx, int tid), void *ctx) {
+  LX_ASSERT(active >= 1 && active <= p->n);
+  p->active = active;
+  if (active == 1) {
     fn(ctx, 0);
     return;
   }
   p->fn = fn;
   p->ctx = ctx;
-  atomic_store(&p->running, p->n - 1);
   atomic_fetch_add(&p->job, 1);
   wake_sleepers(p);
   fn(ctx, 0);
-  for (int spins = 0; atomic_load(&p->running) > 0;)
-    if (++spins < SPINS) cpu_relax();
-    else sched_yield();
+  cpu_pool_barrier(p);
 }
 
 void cpu_pool_barrier(CpuPool *p) {
-  if (p->n == 1) return;
+  if (p->active == 1) return;
   unsigned phase = atomic_load(&p->phase);
-  if (atomic_fetch_add(&p->arrived, 1) == p->n - 1) {
+  if (atomic_fetch_add(&p->arrived, 1) == p->active - 1) {
     atomic_store(&p->arrived, 0);
     atomic_fetch_add(&p->phase, 1);
+    wake_sleepers(p);
     return;
   }
-  for (int spins = 0; atomic_load(&p->phase) == phase;)
-    if (++spins < SPINS) cpu_relax();
-    else sched_yield();
+  wait_change(p, &p->phase, phase, BARRIER_SPINS);
 }

@@ -4,7 +4,8 @@
  * and when scoring a stream longer than two chunks; generation with the same seed yields the same text.
  * The portable kernels (no AVX-512: 8-float vectors, vpermps on AVX2, a generic gather without it) are
  * run too. The IR of every format verifies with several streams. An unsupported request falls back to the
- * reference executor with a warning, or fails when fallback is off. Every allocation of the executor's
+ * reference executor with a warning, or fails when fallback is off. Automatic threads switch between one
+ * thread and all without changing the logits. Every allocation of the executor's
  * creation, step and scoring can fail and is reported as LSTMC_ERR_NOMEM. */
 #include <math.h>
 #include <stdio.h>
@@ -155,6 +156,24 @@ static void check_wide_groups(void) {
   graph_free(g);
 }
 
+/* Threads left to the backend (0): it times steps and now and then switches between one thread and all;
+ * the logits stay the reference's through the switches (600 steps pass two probes). */
+static void check_auto_threads(void) {
+  Graph *g = tensor_gen_graph("model a { vocab bytes; embed 64; lstm 256; lstm 64; decoder tied; }", 0);
+  if (!CHECK(g != NULL)) return;
+  CHECK(weights_init(g, 2) == 0); /* 1.7 MB per step: enough for every core */
+  Rng rng;
+  rng_seed(&rng, 4);
+  Executor *ref = make_exec(g, TARGET_REF, 1, 1, NULL), *cpu = make_exec(g, TARGET_CPU, 1, 0, NULL);
+  if (ref && cpu) {
+    double d = step_diff(g, ref, cpu, 1, 600, &rng);
+    if (!CHECK(d <= 1e-4)) fprintf(stderr, "    automatic threads: logits differ by %g\n", d);
+  }
+  exec_destroy(ref);
+  exec_destroy(cpu);
+  graph_free(g);
+}
+
 /* Through the public API: the same seed gives the same text on both executors. */
 static void check_generation(int layout, int enc) {
   char spec[512];
@@ -263,6 +282,7 @@ int main(int argc, char **argv) {
     }
   check_portable();
   check_wide_groups();
+  check_auto_threads();
   check_generation(LX_LAYOUT_DENSE, LX_ENC_F32);
   check_generation(LX_LAYOUT_PACKED, LX_ENC_Q8);
   check_fallback();
