@@ -16,7 +16,7 @@ lstmc=$build/lstmc
 spec=examples/charptb.lstm
 mkdir -p "$out"
 [ -x "$lstmc" ] || { echo "bench/run.sh: build first (cmake --build $build)" >&2; exit 1; }
-sparse='prune{sparsity=0.875},column-combine{alpha=8,gamma=0.5},conflict-prune,quantize{bits=8}
+sparse='prune{sparsity=0.875},column-combine{alpha=8,gamma=0.5},conflict-prune,quantize{bits=8}'
 
 printf "abcdefghijklmnopqrstuvwxyz0123456789 .,'-&\$#*/\\\\<>\n" > "$out/vocab.txt" # 50 characters, as PTB's
 "$lstmc" init $spec --vocab-from "$out/vocab.txt" --seed 1 -o "$out/weights.safetensors" 2>/dev/null
@@ -37,6 +37,7 @@ bench dense_f32 --target ref --reps 20
 for w in dense_f32 pruned_cc_q8; do
   bench $w --target cpu --threads 1
   bench $w --target cpu --threads 2
+  bench $w --target cpu --threads 0
   bench $w --target cpu --threads 2 --batch 4
   bench $w --target cpu --threads 1 --mode score
   bench $w --target cpu --threads 2 --mode score
@@ -69,7 +70,7 @@ compile_ms() { # LABEL: milliseconds of `lstmc compile` (best of 3), loading the
   echo
   echo "| weights | executor | mode | batch | threads | median µs | p90 µs | p99 µs | tokens/s | GB/s |"
   echo "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
-  tail -n +2 "$csv" | awk -F, '{ printf "| %s | %s | %s | %s | %s | %.1f | %.1f | %.1f | %.0f | %.1f |\n", $1, $4, $5, $6, $7, $9, $10, $11, $13, $15 }'
+  tail -n +2 "$csv" | awk -F, '{ printf "| %s | %s | %s | %s | %s | %.1f | %.1f | %.1f | %.0f | %.1f |\n", $1, $4, $5, $6, $7 == "all" ? "auto" : $7, $9, $10, $11, $13, $15 }'
   echo
   echo "lstmc compile (weights loaded, pipeline run, repacked, compiled, written): dense_f32 $(compile_ms dense_f32) ms, pruned_cc_q8 $(compile_ms pruned_cc_q8) ms (best of 3)"
 } | tee "$out/results.md"
