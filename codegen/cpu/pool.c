@@ -4,10 +4,13 @@
  * when someone sleeps: both sides use sequentially consistent atomics, so either the advancing thread sees
  * the sleeper's count or the sleeper, re-checking under the mutex, sees the advance.
  *
- * Worker k is pinned to the k-th CPU the process may use (the caller, thread 0, is left alone). Without
- * it the scheduler sometimes kept both threads of a 2-thread pool on one core — a pair that hands the core
- * back and forth at each barrier looks balanced to it — and a step took the one-thread time. Pinning also
- * keeps a worker's share of the weights in its own core's caches. */
+ * Worker k is pinned to the k-th CPU the pool's creator may use, and the caller (thread 0) is moved to
+ * the first one when a job finds it elsewhere. Without this the scheduler kept both threads of a 2-thread
+ * pool on one core now and then, the other idle — a pair that hands the core back and forth at each
+ * barrier looks balanced to it — and a step took the one-thread time or worse. The caller's own affinity
+ * is not changed: it is narrowed to move it and set back at once (a thread stays where it was moved), at
+ * the cost of two system calls only when it had wandered. Pinning also keeps a worker's share of the
+ * weights in its own core's caches. */
 #define _GNU_SOURCE /* pthread_setaffinity_np, sched_getaffinity */
 #include "codegen/cpu/pool.h"
 
@@ -27,6 +30,8 @@
 
 struct CpuPool {
   int n;
+  int cpu0;            /* the first CPU the creator may use: the caller's place in a job; -1: unknown */
+  cpu_set_t allowed;   /* the CPUs the creator may use */
   int active;          /* threads in the current job */
   pthread_t *threads;
   void (*fn)(void *ctx, int tid);
@@ -72,25 +77,29 @@ static void wait_change(CpuPool *p, atomic_uint *v, unsigned old, int spins) {
   pthread_mutex_unlock(&p->mu);
 }
 
-/* Pins the calling thread to the k-th allowed CPU (modulo their number); advice only, failures ignored. */
-static void pin_to_cpu(int k) {
-  cpu_set_t allowed, one;
-  if (sched_getaffinity(0, sizeof allowed, &allowed) != 0 || CPU_COUNT(&allowed) == 0) return;
-  k %= CPU_COUNT(&allowed);
+/* The k-th CPU of a set (modulo their number), or -1 for an empty set. */
+static int nth_cpu(const cpu_set_t *set, int k) {
+  if (CPU_COUNT(set) == 0) return -1;
+  k %= CPU_COUNT(set);
   for (int c = 0; c < CPU_SETSIZE; c++)
-    if (CPU_ISSET(c, &allowed) && k-- == 0) {
-      CPU_ZERO(&one);
-      CPU_SET(c, &one);
-      pthread_setaffinity_np(pthread_self(), sizeof one, &one);
-      return;
-    }
+    if (CPU_ISSET(c, set) && k-- == 0) return c;
+  return -1;
+}
+
+/* Pins or moves the calling thread to cpu; advice only, failures ignored. */
+static void set_cpu(int cpu) {
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(cpu, &one);
+  pthread_setaffinity_np(pthread_self(), sizeof one, &one);
 }
 
 static void *worker_main(void *arg) {
   CpuPool *p = ((Worker *)arg)->p;
   int tid = ((Worker *)arg)->tid;
   lx_free(arg);
-  pin_to_cpu(tid);
+  int cpu = nth_cpu(&p->allowed, tid);
+  if (cpu >= 0) set_cpu(cpu);
   unsigned seen = 0;
   for (;;) {
     wait_change(p, &p->job, seen, JOB_SPINS);
@@ -121,6 +130,8 @@ int cpu_pool_new(int n, CpuPool **out) {
   CpuPool *p = lx_calloc(1, sizeof *p);
   if (!p) return lx_nomem("creating the thread pool");
   p->n = n;
+  if (sched_getaffinity(0, sizeof p->allowed, &p->allowed) != 0) CPU_ZERO(&p->allowed);
+  p->cpu0 = nth_cpu(&p->allowed, 0);
   pthread_mutex_init(&p->mu, NULL);
   pthread_cond_init(&p->cv, NULL);
   p->threads = lx_calloc((size_t)(n > 1 ? n - 1 : 1), sizeof(pthread_t));
@@ -154,6 +165,14 @@ void cpu_pool_run(CpuPool *p, int active, void (*fn)(void *ctx, int tid), void *
   if (active == 1) {
     fn(ctx, 0);
     return;
+  }
+  if (p->cpu0 >= 0 && sched_getcpu() != p->cpu0) {
+    /* move the caller off the workers' CPUs, keeping its affinity as it was */
+    cpu_set_t mine;
+    if (pthread_getaffinity_np(pthread_self(), sizeof mine, &mine) == 0 && CPU_ISSET(p->cpu0, &mine)) {
+      set_cpu(p->cpu0);
+      pthread_setaffinity_np(pthread_self(), sizeof mine, &mine);
+    }
   }
   p->fn = fn;
   p->ctx = ctx;
