@@ -5,6 +5,7 @@
  *   lstmc init SPEC [--vocab-from TEXT] [--seed S] -o W.safetensors
  *   lstmc eval SPEC --weights W --data TEXT [--target ref|cpu|cuda] [--json]
  *   lstmc generate SPEC --weights W [--prime STR] [--length N] [--temperature T] [--top-k K] [--seed S]
+ *   lstmc compile SPEC --weights W --target cuda [--emit cuda|ptx|cubin] -o OUT [--header H.h]
  *
  * Exit status: 0 success, 1 an error in the inputs (spec, weights, data) or while running, 2 bad usage. */
 #include <string.h>
@@ -18,6 +19,7 @@ COMMAND(ir)
 COMMAND(init)
 COMMAND(eval)
 COMMAND(generate)
+COMMAND(compile)
 #undef COMMAND
 
 static const Command commands[] = {
@@ -30,6 +32,9 @@ static const Command commands[] = {
     {"generate",
      "lstmc generate SPEC --weights W [--prime STR] [--length N] [--temperature T] [--top-k K] [--seed S]",
      "sample text", 1, generate_opts, cmd_generate},
+    {"compile",
+     "lstmc compile SPEC --weights W --target cuda [--emit cuda|ptx|cubin] -o OUT [--header H.h] [--blob B] [--arch sm_XX]",
+     "ahead-of-time code for a model (CUDA source, PTX or cubin)", 1, compile_opts, cmd_compile},
 };
 #define NCOMMANDS ((int)(sizeof commands / sizeof *commands))
 
