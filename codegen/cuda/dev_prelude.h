@@ -21,6 +21,7 @@ extern __shared__ __align__(16) unsigned char lx_smem[]; /* the dynamic shared m
 #define LX_LD(p) __ldcg(p)
 #define LX_ST(p, v) __stcg((p), (v))
 #define LX_INF __int_as_float(0x7f800000)
+#define LX_UNROLL(n) _Pragma(#n)
 
 LX_FN float lx_shfl_xor(float v, int m) { return __shfl_xor_sync(0xffffffffu, v, m); }
 LX_FN float lx_as_float(unsigned u) { return __uint_as_float(u); }
@@ -73,6 +74,7 @@ unsigned long long lx_emu_now_ns(void);
 #define LX_LD(p) (*(p))
 #define LX_ST(p, v) (*(p) = (v))
 #define LX_INF INFINITY
+#define LX_UNROLL(n)
 typedef struct { unsigned x, y, z, w; } uint4;
 typedef struct { unsigned x, y; } uint2;
 typedef struct { float x, y, z, w; } float4;
