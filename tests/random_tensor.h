@@ -2,9 +2,10 @@
  * in ir/layout.h (not through any pass), for tests that need weights of every format. Header-only with
  * internal linkage, like testutil.h. Packed tensors get groups of 1..4 columns of a shuffled order (one
  * column left out) and about a quarter of empty slots; f32/bf16 values are uniform in [-1, 1]; scales in
- * [0.01, 0.11]. */
+ * [0.01, 0.11]. random_matrix scales them like trained weights. */
 #ifndef LSTMC_TESTS_RANDOM_TENSOR_H
 #define LSTMC_TESTS_RANDOM_TENSOR_H
+#include <math.h>
 #include <string.h>
 
 #include "ir/tensor.h"
@@ -73,6 +74,44 @@ static inline Tensor *random_tensor(const char *name, int64_t rows, int64_t cols
   if (t->mask)
     for (size_t i = 0; i < (size_t)rows * t->mask_stride; i++) t->mask[i] = (uint8_t)rng_below(rng, 256);
   lx_free(perm);
+  return t;
+}
+
+/* The spread of an encoding (standard deviation of a random code's level). */
+static inline double random_level_std(int enc) {
+  switch (enc) {
+  case LX_ENC_Q8: return 73.0;
+  case LX_ENC_Q4: return 4.0;
+  case LX_ENC_TERNARY: return 0.8;
+  default: return 1.0;
+  }
+}
+
+/* random_tensor scaled like a trained weight matrix: a row times a vector of unit-size entries is O(1)
+ * (values or scales ~ 1.5 / sqrt(cols)), so LSTM gates stay in the sensitive range of their sigmoids. */
+static inline Tensor *random_matrix(const char *name, int64_t rows, int64_t cols, int layout, int enc, Rng *rng) {
+  Tensor *t = random_tensor(name, rows, cols, layout, enc, rng);
+  if (!t) return NULL;
+  double s = 1.5 / sqrt((double)cols);
+  if (enc == LX_ENC_F32 || enc == LX_ENC_BF16) {
+    for (int64_t r = 0; r < rows; r++)
+      for (int64_t k = 0; k < t->nslots; k++) {
+        uint8_t *p = t->codes + (size_t)r * t->stride;
+        if (enc == LX_ENC_F32) {
+          float v;
+          memcpy(&v, p + 4 * k, 4);
+          v = (float)(v * s);
+          memcpy(p + 4 * k, &v, 4);
+        } else {
+          uint16_t h;
+          memcpy(&h, p + 2 * k, 2);
+          h = f32_to_bf16((float)(lx_bf16_to_f32(h) * s));
+          memcpy(p + 2 * k, &h, 2);
+        }
+      }
+  } else {
+    for (int64_t r = 0; r < rows; r++) t->scale[r] = (float)((0.5 + rng_uniform(rng)) * s / random_level_std(enc));
+  }
   return t;
 }
 

@@ -72,45 +72,6 @@ static Graph *cc_graph(const char *path, const char *text, int64_t V) {
   return g;
 }
 
-/* Level spread of an encoding (standard deviation of a random code's level). */
-static double __attribute__((unused)) cc_level_std(int enc) {
-  switch (enc) {
-  case LX_ENC_Q8: return 73.0;
-  case LX_ENC_Q4: return 4.0;
-  case LX_ENC_TERNARY: return 0.8;
-  default: return 1.0;
-  }
-}
-
-/* A random weight matrix of a format, scaled so that a row times a vector of unit-size entries is O(1). */
-static Tensor *cc_random_matrix(const char *name, int64_t rows, int64_t cols, int fmt, Rng *rng) {
-  int layout, enc;
-  cc_format(fmt, &layout, &enc);
-  Tensor *t = random_tensor(name, rows, cols, layout, enc, rng);
-  if (!t) return NULL;
-  double s = 1.5 / sqrt((double)cols);
-  if (enc == LX_ENC_F32 || enc == LX_ENC_BF16) {
-    for (int64_t r = 0; r < rows; r++)
-      for (int64_t k = 0; k < t->nslots; k++) {
-        uint8_t *p = t->codes + (size_t)r * t->stride;
-        if (enc == LX_ENC_F32) {
-          float v;
-          memcpy(&v, p + 4 * k, 4);
-          v = (float)(v * s);
-          memcpy(p + 4 * k, &v, 4);
-        } else {
-          uint16_t h;
-          memcpy(&h, p + 2 * k, 2);
-          h = f32_to_bf16((float)(lx_bf16_to_f32(h) * s));
-          memcpy(p + 2 * k, &h, 2);
-        }
-      }
-  } else {
-    for (int64_t r = 0; r < rows; r++) t->scale[r] = (float)((0.5 + rng_uniform(rng)) * s / cc_level_std(enc));
-  }
-  return t;
-}
-
 /* Whether slot i is read by the generated kernels (W_hh, W_ih above layer 0, the decoder's weight) rather
  * than only decoded on the host (the embedding of an untied model, layer 0's W_ih: they make the table). */
 static int __attribute__((unused)) cc_kernel_role(const Graph *g, int slot) {
@@ -135,7 +96,9 @@ static int __attribute__((unused)) cc_fill(Graph *g, int *next, Rng *rng) {
     Tensor *t;
     if (s->ndim == 2) {
       int kr = cc_kernel_role(g, i);
-      t = cc_random_matrix(s->name, s->rows, s->cols, (*next + (kr ? 0 : 5)) % CC_NFORMATS, rng);
+      int layout, enc;
+      cc_format((*next + (kr ? 0 : 5)) % CC_NFORMATS, &layout, &enc);
+      t = random_matrix(s->name, s->rows, s->cols, layout, enc, rng);
       if (kr) {
         ++*next;
         roles++;
