@@ -50,9 +50,9 @@ BLOCK_GETTER(nu)
 BLOCK_GETTER(res)
 BLOCK_GETTER(blob_off)
 
-static void emit_row_dot(StrBuf *sb, const CudaFmt *f) {
-  sb_printf(sb, "lx_row_dot(%s, %s, %d, %d, %d, %d, rec, gtab, x, xs, nb, acc);", enc_const(f->enc),
-            layout_const(f->layout), f->nslots, f->mask_off, f->sel_off, f->ngroups);
+static void emit_rows_dot(StrBuf *sb, const CudaFmt *f, const char *blob_args, const char *tail) {
+  sb_printf(sb, "lx_rows_dot(%s, %s, %d, %d, %d, %d, %s, k0, k1, kstep, gtab, x, xs, nb, scale, %s);", enc_const(f->enc),
+            layout_const(f->layout), f->nslots, f->mask_off, f->sel_off, f->ngroups, blob_args, tail);
 }
 
 static void emit_constants(StrBuf *sb, const CudaPlan *p) {
@@ -68,6 +68,9 @@ static void emit_constants(StrBuf *sb, const CudaPlan *p) {
   sb_printf(sb, "#define LX_SM_C %d\n#define LX_SM_MISC %d\n#define LX_SM_RNG %d\n#define LX_SM_BYTES %d\n", p->sm_c,
             p->sm_misc, p->sm_rng, p->sm_bytes);
   sb_printf(sb, "#define LX_SAMPLE_SMEM %d\n#define LX_SM_SAMPLE %d\n", p->sample_smem, p->sm_xhh);
+  /* x floats a lane may keep in registers: at 512 threads a thread has 128 registers, and 64 of them for x
+   * made ptxas spill (sm_90, NVRTC 13.0) */
+  sb_printf(sb, "#define LX_XREG %d\n", p->threads <= 256 ? 128 : p->threads <= 384 ? 64 : 48);
   sb_printf(sb, "#define LX_DEC_BIAS_OFF %d\n#define LX_DEC_SCALE_OFF %d\n#define LX_DEC_G_OFF %d\n", p->dec_bias_off,
             p->dec_scale_off, p->dec_g_off);
   sb_printf(sb, "#define LX_DEC_ROWS_OFF %d\n#define LX_DEC_REC %d\n", p->dec_rows_off, p->dec.rec);
@@ -92,22 +95,25 @@ static void emit_constants(StrBuf *sb, const CudaPlan *p) {
 }
 
 static void emit_dispatch(StrBuf *sb, const CudaPlan *p) {
-  static const char *const sig = "(int layer, const unsigned char *rec, const int *gtab, const float *x, int xs, int nb, float *acc)";
+  static const char *const sig =
+      "(int layer, const unsigned char *sm, const unsigned char *gb, int res, int off0, int rec_step, int k0, int k1, "
+      "int kstep, const int *gtab, const float *x, int xs, int nb, const float *scale, float *out)";
   sb_puts(sb, "\n/* ---- one dispatch per weight role: the tensor's format as literal arguments ---- */\n");
   for (int role = 0; role < 2; role++) {
-    sb_printf(sb, "LX_FN void lx_dot_%s%s {\n  switch (layer) {\n", role ? "ih" : "hh", sig);
+    sb_printf(sb, "LX_FN void lx_rows_%s%s {\n  switch (layer) {\n", role ? "ih" : "hh", sig);
     for (int l = role; l < p->nl; l++) {
       const CudaLayerPlan *L = &p->layers[l];
       sb_printf(sb, "  case %d: /* %s %s [%d, %d] */\n    ", l, role ? L->w_ih->name : L->w_hh->name,
                 format_name(role ? L->ih.layout : L->hh.layout, role ? L->ih.enc : L->hh.enc), 4 * L->H, role ? L->I : L->H);
-      emit_row_dot(sb, role ? &L->ih : &L->hh);
+      emit_rows_dot(sb, role ? &L->ih : &L->hh, "sm, gb, res, off0, rec_step", "(const float *)0, out, LX_GSTRIDE, 0");
       sb_puts(sb, "\n    break;\n");
     }
-    sb_puts(sb, "  default:\n    for (int b = 0; b < LX_BMAX; b++) acc[b] = 0.0f;\n  }\n}\n");
+    sb_puts(sb, "  default:\n    break;\n  }\n}\n");
   }
   sb_printf(sb, "/* %s %s [%d, %d] */\n", p->w_dec->name, format_name(p->dec.layout, p->dec.enc), p->V, p->hlast);
-  sb_puts(sb, "LX_FN void lx_dot_dec(const unsigned char *rec, const int *gtab, const float *x, int xs, int nb, float *acc) {\n  ");
-  emit_row_dot(sb, &p->dec);
+  sb_puts(sb, "LX_FN void lx_rows_dec(const unsigned char *gb, int k0, int k1, int kstep, const int *gtab, const float *x, int xs,\n"
+              "                       int nb, const float *scale, const float *bias, float *out) {\n  ");
+  emit_rows_dot(sb, &p->dec, "(const unsigned char *)0, gb, 0, LX_DEC_ROWS_OFF, LX_DEC_REC", "bias, out, LX_V, 1");
   sb_puts(sb, "\n}\n\n");
 }
 

@@ -93,6 +93,93 @@ LX_FN void lx_row_dot(const int enc, const int layout, const int nslots, const i
     for (int m = 16; m > 0; m >>= 1) acc[b] += lx_shfl_xor(acc[b], m);
 }
 
+/* Rows k0, k0 + kstep, … < k1 of one weight role, by one warp: out[b * ostride + k] = (row k · x_b) * scale[k]
+ * + bias[k] (scale, bias: NULL when absent), stored with LX_ST when out_global. Row k's record is at byte
+ * off0 + k * rec_step of the blob: in shared memory (sm) below `res`, else in global memory (gb).
+ *
+ * For the dense f32, bf16 and q8 encodings each lane keeps its slices of x in registers for all the warp's
+ * rows (when nb * 8 * chunks fits in LX_XREG floats, which the plan sets from the registers a thread may
+ * have: 48 at 512 threads per block), so shared memory serves the weights alone: re-reading x for every row
+ * would move two bytes of activations per byte of bf16 weights. The register array is indexed by loop
+ * counters with constant bounds only (nslots and nb are literals at every call), so it stays in registers. */
+LX_FN void lx_rows_dot(const int enc, const int layout, const int nslots, const int mask_off, const int sel_off,
+                       const int ngroups, const unsigned char *sm, const unsigned char *gb, const int res, const int off0,
+                       const int rec_step, const int k0, const int k1, const int kstep, const int *gtab, const float *x,
+                       const int xs, const int nb, const float *scale, const float *bias, float *out, const int ostride,
+                       const int out_global) {
+  const int lane = LX_TID & 31;
+  const int nv = nslots >> 3, nvl = (nv + 31) >> 5;
+  const int vec = layout == LX_LAYOUT_DENSE && (enc == LX_ENC_F32 || enc == LX_ENC_BF16 || enc == LX_ENC_Q8);
+  if (vec && nb * nvl * 8 <= LX_XREG) {
+    float xr[LX_XREG];
+    LX_UNROLL(unroll)
+    for (int c = 0; c < nvl; c++) {
+      const int v = lane + 32 * c;
+      LX_UNROLL(unroll)
+      for (int b = 0; b < nb; b++) {
+        float4 xa, xb;
+        if (v < nv) {
+          xa = ((const float4 *)(x + b * xs))[2 * v];
+          xb = ((const float4 *)(x + b * xs))[2 * v + 1];
+        } else {
+          xa.x = xa.y = xa.z = xa.w = xb.x = xb.y = xb.z = xb.w = 0.0f;
+        }
+        float *r = xr + (b * nvl + c) * 8;
+        r[0] = xa.x; r[1] = xa.y; r[2] = xa.z; r[3] = xa.w;
+        r[4] = xb.x; r[5] = xb.y; r[6] = xb.z; r[7] = xb.w;
+      }
+    }
+    LX_UNROLL(unroll 1)
+    for (int k = k0; k < k1; k += kstep) {
+      const int off = off0 + k * rec_step;
+      const unsigned char *rec = off < res ? sm + off : gb + off;
+      float acc[LX_BMAX];
+      for (int b = 0; b < LX_BMAX; b++) acc[b] = 0.0f;
+      LX_UNROLL(unroll)
+      for (int c = 0; c < nvl; c++) {
+        const int v = lane + 32 * c;
+        if (v < nv) {
+          float w[8];
+          lx_load8(enc, rec, v, w);
+          LX_UNROLL(unroll)
+          for (int b = 0; b < nb; b++) {
+            const float *r = xr + (b * nvl + c) * 8;
+            acc[b] += w[0] * r[0] + w[1] * r[1] + w[2] * r[2] + w[3] * r[3] + w[4] * r[4] + w[5] * r[5] + w[6] * r[6] +
+                      w[7] * r[7];
+          }
+        }
+      }
+      for (int s = nv * 8 + lane; s < nslots; s += 32) { /* the last nslots % 8 slots */
+        const float w = lx_decode_level(enc, rec, (unsigned long)s);
+        for (int b = 0; b < nb; b++) acc[b] += w * x[b * xs + s];
+      }
+      for (int b = 0; b < nb; b++)
+        for (int m = 16; m > 0; m >>= 1) acc[b] += lx_shfl_xor(acc[b], m);
+      if (lane == 0)
+        for (int b = 0; b < nb; b++) {
+          float r = scale ? acc[b] * scale[k] : acc[b];
+          if (bias) r += bias[k];
+          if (out_global) LX_ST(&out[b * ostride + k], r);
+          else out[b * ostride + k] = r;
+        }
+    }
+    return;
+  }
+  for (int k = k0; k < k1; k += kstep) {
+    const int off = off0 + k * rec_step;
+    const unsigned char *rec = off < res ? sm + off : gb + off;
+    float acc[LX_BMAX];
+    lx_row_dot(enc, layout, nslots, mask_off, sel_off, ngroups, rec, gtab, x, xs, nb, acc);
+    if (lane == 0)
+      for (int b = 0; b < nb; b++) {
+        float r = scale ? acc[b] * scale[k] : acc[b];
+        if (bias) r += bias[k];
+        if (out_global) LX_ST(&out[b * ostride + k], r);
+        else out[b * ostride + k] = r;
+      }
+  }
+}
+
 /* ---- the sampler ------------------------------------------------------------------------------------ */
 
 /* Scratch of the block-wide sampler: logits copied close, candidate order, weights and their running sums,

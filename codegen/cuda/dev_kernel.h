@@ -81,15 +81,9 @@ LX_FN void lx_persistent(LxParams p, const int nb) {
     }
     LX_SYNC();
 
-    /* 2. W_hh h(t-1), one warp per gate row */
-    for (int k = warp; k < nrows; k += nwarps) {
-      const int off = rows_off + k * (rec_ih + rec_hh) + rec_ih;
-      const unsigned char *rec = off < res ? sm + off : gblob + off;
-      float acc[LX_BMAX];
-      lx_dot_hh(layer, rec, gtab_hh, x_hh, LX_XS_HH, nb, acc);
-      if (lane == 0)
-        for (int b = 0; b < nb; b++) g_hh[b * LX_GSTRIDE + k] = scale_hh ? acc[b] * scale_hh[k] : acc[b];
-    }
+    /* 2. W_hh h(t-1): warp w takes gate rows w, w + nwarps, … */
+    lx_rows_hh(layer, sm, gblob, res, rows_off + rec_ih, rec_ih + rec_hh, warp, nrows, nwarps, gtab_hh, x_hh, LX_XS_HH, nb,
+               scale_hh, g_hh);
 
     /* 3. the input: layer 0 reads its table row for the token, the others W_ih h_{l-1}(t) */
     if (layer == 0) {
@@ -119,14 +113,8 @@ LX_FN void lx_persistent(LxParams p, const int nb) {
         x_in[b * LX_XS_IN + c] = LX_LD(&ring[lx_ring_index(layer - 1, slot, b, c)]);
       }
       LX_SYNC();
-      for (int k = warp; k < nrows; k += nwarps) {
-        const int off = rows_off + k * (rec_ih + rec_hh);
-        const unsigned char *rec = off < res ? sm + off : gblob + off;
-        float acc[LX_BMAX];
-        lx_dot_ih(layer, rec, gtab_ih, x_in, LX_XS_IN, nb, acc);
-        if (lane == 0)
-          for (int b = 0; b < nb; b++) g_ih[b * LX_GSTRIDE + k] = scale_ih ? acc[b] * scale_ih[k] : acc[b];
-      }
+      lx_rows_ih(layer, sm, gblob, res, rows_off, rec_ih + rec_hh, warp, nrows, nwarps, gtab_ih, x_in, LX_XS_IN, nb, scale_ih,
+                 g_ih);
     }
     LX_SYNC();
 
@@ -169,13 +157,7 @@ LX_FN void lx_persistent(LxParams p, const int nb) {
       const float *dscale = LX_DEC_SCALE_OFF >= 0 ? (const float *)(dec + LX_DEC_SCALE_OFF) : (const float *)0;
       const int *dgtab = LX_DEC_G_OFF >= 0 ? (const int *)(dec + LX_DEC_G_OFF) : (const int *)0;
       const int v0 = (int)((long long)bid * LX_V / LX_NDEC), v1 = (int)((long long)(bid + 1) * LX_V / LX_NDEC);
-      for (int v = v0 + warp; v < v1; v += nwarps) {
-        float acc[LX_BMAX];
-        lx_dot_dec(dec + LX_DEC_ROWS_OFF + (long long)v * LX_DEC_REC, dgtab, x_in, LX_XS_IN, nb, acc);
-        if (lane == 0)
-          for (int b = 0; b < nb; b++)
-            LX_ST(&((float *)p.logits)[(long long)b * LX_V + v], (dscale ? acc[b] * dscale[v] : acc[b]) + dbias[v]);
-      }
+      lx_rows_dec(dec, v0 + warp, v1, nwarps, dgtab, x_in, LX_XS_IN, nb, dscale, dbias, (float *)p.logits);
       LX_SYNC();
       if (LX_NDEC > 1 && tid == 0) lx_signal(&flags[LX_FLAG_DEC]);
       if (p.mode == LX_MODE_GEN && bid == 0) {

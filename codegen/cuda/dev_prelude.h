@@ -27,7 +27,7 @@ LX_FN float lx_shfl_xor(float v, int m) { return __shfl_xor_sync(0xffffffffu, v,
 LX_FN float lx_as_float(unsigned u) { return __uint_as_float(u); }
 LX_FN unsigned lx_ld_acquire(const unsigned *p) {
   unsigned v;
-  asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(p) : "memory");
+  asm volatile("ld.acquire.gpu.u32 %0, [%1];" : "=r"(v) : "l"(p) : "memory");
   return v;
 }
 /* Publishes everything this block wrote before its last barrier: fence, then count. */

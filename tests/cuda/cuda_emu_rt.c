@@ -22,7 +22,7 @@
 
 #include "codegen/cuda/dev_params.h"
 
-#define EMU_STACK (256 * 1024)
+#define EMU_STACK (64 * 1024)
 
 typedef struct EmuThread {
 #if defined(__x86_64__)
