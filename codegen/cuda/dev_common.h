@@ -93,6 +93,17 @@ LX_FN void lx_row_dot(const int enc, const int layout, const int nslots, const i
     for (int m = 16; m > 0; m >>= 1) acc[b] += lx_shfl_xor(acc[b], m);
 }
 
+/* Lane 0's results for row k of nb streams: scaled, biased, stored. */
+LX_FN void lx_rows_store(const float *acc, const int nb, const int k, const float *scale, const float *bias, float *out,
+                          const int ostride, const int out_global) {
+  for (int b = 0; b < nb; b++) {
+    float r = scale ? acc[b] * scale[k] : acc[b];
+    if (bias) r += bias[k];
+    if (out_global) LX_ST(&out[b * ostride + k], r);
+    else out[b * ostride + k] = r;
+  }
+}
+
 /* Rows k0, k0 + kstep, … < k1 of one weight role, by one warp: out[b * ostride + k] = (row k · x_b) * scale[k]
  * + bias[k] (scale, bias: NULL when absent), stored with LX_ST when out_global. Row k's record is at byte
  * off0 + k * rec_step of the blob: in shared memory (sm) below `res`, else in global memory (gb).
@@ -155,13 +166,7 @@ LX_FN void lx_rows_dot(const int enc, const int layout, const int nslots, const 
       }
       for (int b = 0; b < nb; b++)
         for (int m = 16; m > 0; m >>= 1) acc[b] += lx_shfl_xor(acc[b], m);
-      if (lane == 0)
-        for (int b = 0; b < nb; b++) {
-          float r = scale ? acc[b] * scale[k] : acc[b];
-          if (bias) r += bias[k];
-          if (out_global) LX_ST(&out[b * ostride + k], r);
-          else out[b * ostride + k] = r;
-        }
+      if (lane == 0) lx_rows_store(acc, nb, k, scale, bias, out, ostride, out_global);
     }
     return;
   }
@@ -170,13 +175,7 @@ LX_FN void lx_rows_dot(const int enc, const int layout, const int nslots, const 
     const unsigned char *rec = off < res ? sm + off : gb + off;
     float acc[LX_BMAX];
     lx_row_dot(enc, layout, nslots, mask_off, sel_off, ngroups, rec, gtab, x, xs, nb, acc);
-    if (lane == 0)
-      for (int b = 0; b < nb; b++) {
-        float r = scale ? acc[b] * scale[k] : acc[b];
-        if (bias) r += bias[k];
-        if (out_global) LX_ST(&out[b * ostride + k], r);
-        else out[b * ostride + k] = r;
-      }
+    if (lane == 0) lx_rows_store(acc, nb, k, scale, bias, out, ostride, out_global);
   }
 }
 
