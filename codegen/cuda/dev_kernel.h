@@ -5,15 +5,15 @@
  * local — and keeps the weight rows of that slice in shared memory for the whole launch (the front of its
  * blob; the rows that do not fit stream from the same blob in global memory, i.e. L2). Layers run on
  * disjoint blocks and talk through small ring buffers of h in global memory and one counter per layer:
- * a block of layer l starts step t once
- *   - its own layer finished step t-1 (counter l >= nblk(l) * (t + 1); the prologue counts as a step),
- *     then it computes W_hh h(t-1) — before its input is known, which takes that half off the critical
- *     path of generation;
- *   - the layer below finished step t (counter l-1 >= nblk(l-1) * (t + 2)), or for layer 0 the token is
- *     known (the sampler's counter in GEN); then W_ih x(t) (layer 0: a row of the precomputed table);
- *   - the layer above is done with the ring slot step t overwrites (counter l+1 >= nblk(l+1)*(t - D + 2)).
- * So in SCORE mode the layers run as a wavefront, one step apart, and a token costs one hop, not one per
- * layer. The cell update writes h(t) to the ring (and to hout in SCORE mode), the block passes a barrier,
+ * a block of layer l computes the two halves of step t's gates as their inputs arrive:
+ *   - W_hh h(t-1) once its own layer finished step t-1 (counter l >= nblk(l) * (t + 1); the prologue
+ *     counts as a step) and the layer above is done with the ring slot step t overwrites (counter l+1 >=
+ *     nblk(l+1) * (t - D + 2));
+ *   - W_ih x(t) once the layer below finished step t (counter l-1 >= nblk(l-1) * (t + 2)); for layer 0, a
+ *     row of the precomputed table once the token is known (the sampler's counter in GEN).
+ * Generation does the W_hh half first (the token comes last, so that half is off the critical path);
+ * scoring does W_ih first: the layers run as a wavefront, the layer below a step or more ahead, so a
+ * token costs one hop of the layer's own recurrence, not one per layer. The cell update writes h(t) to the ring (and to hout in SCORE mode), the block passes a barrier,
  * and thread 0 fences and counts. The decoder (STEP, GEN) runs on blocks 0..LX_NDEC-1 after the last
  * layer's step; with LX_NDEC == 1 the sampler follows in the same block with no extra hop.
  *
@@ -65,60 +65,67 @@ LX_FN void lx_persistent(LxParams p, const int nb) {
   if (tid == 0) lx_signal(&flags[LX_FLAG(layer)]);
 
   for (int t = 0; t < p.T; t++) {
-    /* 1. h(t-1) of the whole layer is complete, and the layer above has read the slot step t overwrites */
-    if (tid == 0) {
-      int ok = lx_wait(flags, LX_FLAG(layer), (unsigned)(lx_nblk[layer] * (t + 1)), t);
-      if (ok && layer + 1 < LX_NL && t - LX_D + 2 > 0)
-        ok = lx_wait(flags, LX_FLAG(layer + 1), (unsigned)(lx_nblk[layer + 1] * (t - LX_D + 2)), t);
-      misc[0] = !ok;
-    }
-    LX_SYNC();
-    if (misc[0]) return;
-    const int slot_prev = (t + LX_D - 1) % LX_D, slot = t % LX_D;
-    for (int j = tid; j < nb * H; j += nt) {
-      const int b = j / H, c = j - b * H;
-      x_hh[b * LX_XS_HH + c] = LX_LD(&ring[lx_ring_index(layer, slot_prev, b, c)]);
-    }
-    LX_SYNC();
-
-    /* 2. W_hh h(t-1): warp w takes gate rows w, w + nwarps, … */
-    lx_rows_hh(layer, sm, gblob, res, rows_off + rec_ih, rec_ih + rec_hh, warp, nrows, nwarps, gtab_hh, x_hh, LX_XS_HH, nb,
-               scale_hh, g_hh);
-
-    /* 3. the input: layer 0 reads its table row for the token, the others W_ih h_{l-1}(t) */
-    if (layer == 0) {
-      if (tid == 0) {
-        int ok = 1;
-        if (t < p.nknown) {
-          for (int b = 0; b < nb; b++) misc[1 + b] = ((const int *)p.tokens)[t * nb + b];
-        } else {
-          ok = lx_wait(flags, LX_FLAG_SAMPLE, (unsigned)(t - p.nknown + 1), t);
-          misc[1] = ok ? LX_LD(&((int *)p.tokbuf)[t]) : 0;
+    /* The two halves of the gates, in the order their inputs usually arrive: in generation h(t-1) is there
+     * long before the token, in scoring (a wavefront) the layer below runs ahead, so x(t) is there first. */
+    const int slot = t % LX_D;
+    for (int half = 0; half < 2; half++) {
+      if ((half == 0) == (p.mode != LX_MODE_SCORE)) {
+        /* h(t-1) of the whole layer is complete, and the layer above has read the slot step t overwrites */
+        if (tid == 0) {
+          int ok = lx_wait(flags, LX_FLAG(layer), (unsigned)(lx_nblk[layer] * (t + 1)), t);
+          if (ok && layer + 1 < LX_NL && t - LX_D + 2 > 0)
+            ok = lx_wait(flags, LX_FLAG(layer + 1), (unsigned)(lx_nblk[layer + 1] * (t - LX_D + 2)), t);
+          misc[0] = !ok;
         }
-        misc[0] = !ok;
-      }
-      LX_SYNC();
-      if (misc[0]) return;
-      const float *table = (const float *)p.table;
-      for (int j = tid; j < nb * nrows; j += nt) {
-        const int b = j / nrows, k = j - b * nrows, gate = k / nu, u = k - gate * nu;
-        g_ih[b * LX_GSTRIDE + k] = table[(long long)misc[1 + b] * 4 * H + gate * H + u0 + u];
-      }
-    } else {
-      if (tid == 0) misc[0] = !lx_wait(flags, LX_FLAG(layer - 1), (unsigned)(lx_nblk[layer - 1] * (t + 2)), t);
-      LX_SYNC();
-      if (misc[0]) return;
-      for (int j = tid; j < nb * I; j += nt) {
-        const int b = j / I, c = j - b * I;
-        x_in[b * LX_XS_IN + c] = LX_LD(&ring[lx_ring_index(layer - 1, slot, b, c)]);
-      }
-      LX_SYNC();
-      lx_rows_ih(layer, sm, gblob, res, rows_off, rec_ih + rec_hh, warp, nrows, nwarps, gtab_ih, x_in, LX_XS_IN, nb, scale_ih,
-                 g_ih);
-    }
-    LX_SYNC();
+        LX_SYNC();
+        if (misc[0]) return;
+        const int slot_prev = (t + LX_D - 1) % LX_D;
+        for (int j = tid; j < nb * H; j += nt) {
+          const int b = j / H, c = j - b * H;
+          x_hh[b * LX_XS_HH + c] = LX_LD(&ring[lx_ring_index(layer, slot_prev, b, c)]);
+        }
+        LX_SYNC();
 
-    /* 4. the cell: c = f c + i g, h = o tanh(c), gates i f g o as torch.nn.LSTM */
+        /* W_hh h(t-1): warp w takes gate rows w, w + nwarps, … */
+        lx_rows_hh(layer, sm, gblob, res, rows_off + rec_ih, rec_ih + rec_hh, warp, nrows, nwarps, gtab_hh, x_hh, LX_XS_HH, nb,
+                   scale_hh, g_hh);
+      } else {
+        /* the input: layer 0 reads its table row for the token, the others W_ih h_{l-1}(t) */
+        if (layer == 0) {
+          if (tid == 0) {
+            int ok = 1;
+            if (t < p.nknown) {
+              for (int b = 0; b < nb; b++) misc[1 + b] = ((const int *)p.tokens)[t * nb + b];
+            } else {
+              ok = lx_wait(flags, LX_FLAG_SAMPLE, (unsigned)(t - p.nknown + 1), t);
+              misc[1] = ok ? LX_LD(&((int *)p.tokbuf)[t]) : 0;
+            }
+            misc[0] = !ok;
+          }
+          LX_SYNC();
+          if (misc[0]) return;
+          const float *table = (const float *)p.table;
+          for (int j = tid; j < nb * nrows; j += nt) {
+            const int b = j / nrows, k = j - b * nrows, gate = k / nu, u = k - gate * nu;
+            g_ih[b * LX_GSTRIDE + k] = table[(long long)misc[1 + b] * 4 * H + gate * H + u0 + u];
+          }
+        } else {
+          if (tid == 0) misc[0] = !lx_wait(flags, LX_FLAG(layer - 1), (unsigned)(lx_nblk[layer - 1] * (t + 2)), t);
+          LX_SYNC();
+          if (misc[0]) return;
+          for (int j = tid; j < nb * I; j += nt) {
+            const int b = j / I, c = j - b * I;
+            x_in[b * LX_XS_IN + c] = LX_LD(&ring[lx_ring_index(layer - 1, slot, b, c)]);
+          }
+          LX_SYNC();
+          lx_rows_ih(layer, sm, gblob, res, rows_off, rec_ih + rec_hh, warp, nrows, nwarps, gtab_ih, x_in, LX_XS_IN, nb, scale_ih,
+                     g_ih);
+        }
+      }
+      LX_SYNC();
+    }
+
+    /* the cell: c = f c + i g, h = o tanh(c), gates i f g o as torch.nn.LSTM */
     for (int j = tid; j < nb * nu; j += nt) {
       const int b = j / nu, u = j - b * nu;
       const float *gh = g_hh + b * LX_GSTRIDE, *gi = g_ih + b * LX_GSTRIDE;
@@ -142,7 +149,7 @@ LX_FN void lx_persistent(LxParams p, const int nb) {
     LX_SYNC();
     if (tid == 0) lx_signal(&flags[LX_FLAG(layer)]);
 
-    /* 5. the decoder (and the sampler) after the last layer's step t */
+    /* the decoder (and the sampler) after the last layer's step t */
     if (p.mode != LX_MODE_SCORE && t >= p.dec_from && bid < LX_NDEC) {
       if (tid == 0) misc[0] = !lx_wait(flags, LX_FLAG(LX_NL - 1), (unsigned)(lx_nblk[LX_NL - 1] * (t + 2)), t);
       LX_SYNC();
