@@ -82,6 +82,8 @@ const OptSpec eval_opts[] = {{"weights", 1, "weights file"},
                                     {"target", 1, "executor: ref (default), cpu, cuda"},
                                     {"threads", 1, "CPU threads (0 = all cores)"},
                                     {"json", 0, "print one JSON object"},
+                                    {"no-cache", 0, "cuda: do not use the on-disk kernel cache"},
+                                    {"verbose", 0, "report compilation and the GPU plan on stderr"},
                                     {0}};
 
 int cmd_eval(Args *a) {
@@ -105,6 +107,8 @@ int cmd_eval(Args *a) {
   lstmc_session_opts so = {0};
   so.target = arg_str(a, "target");
   so.threads = (int)threads;
+  so.no_cache = arg_flag(a, "no-cache");
+  so.verbose = arg_flag(a, "verbose");
   if ((st = lstmc_tokenize(m, text, len, data, &ids, &n)) || (st = lstmc_session_create(m, &so, &s)) ||
       (st = lstmc_session_eval(s, ids, n, &r))) {
     rc = fail(st);
@@ -133,6 +137,8 @@ const OptSpec generate_opts[] = {{"weights", 1, "weights file"},
                                    {"seed", 1, "random seed (default 1)"},
                                    {"target", 1, "executor: ref (default), cpu, cuda"},
                                    {"threads", 1, "CPU threads (0 = all cores)"},
+                                   {"no-cache", 0, "cuda: do not use the on-disk kernel cache"},
+                                   {"verbose", 0, "report compilation and the GPU plan on stderr"},
                                    {0}};
 
 static void write_text(const char *t, size_t n, void *ctx) {
@@ -155,6 +161,8 @@ int cmd_generate(Args *a) {
   lstmc_session_opts so = {0};
   so.target = arg_str(a, "target");
   so.threads = (int)threads;
+  so.no_cache = arg_flag(a, "no-cache");
+  so.verbose = arg_flag(a, "verbose");
   lstmc_session *s = NULL;
   int st = lstmc_session_create(m, &so, &s);
   if (!st) {
