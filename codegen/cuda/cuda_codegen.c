@@ -68,9 +68,7 @@ static void emit_constants(StrBuf *sb, const CudaPlan *p) {
   sb_printf(sb, "#define LX_SM_C %d\n#define LX_SM_MISC %d\n#define LX_SM_RNG %d\n#define LX_SM_BYTES %d\n", p->sm_c,
             p->sm_misc, p->sm_rng, p->sm_bytes);
   sb_printf(sb, "#define LX_SAMPLE_SMEM %d\n#define LX_SM_SAMPLE %d\n", p->sample_smem, p->sm_xhh);
-  /* x floats a lane may keep in registers: at 512 threads a thread has 128 registers, and 64 of them for x
-   * made ptxas spill (sm_90, NVRTC 13.0) */
-  sb_printf(sb, "#define LX_XREG %d\n", p->threads <= 256 ? 128 : p->threads <= 384 ? 64 : 48);
+  sb_printf(sb, "#define LX_XREG %d\n", cuda_plan_xreg(p->threads));
   sb_printf(sb, "#define LX_DEC_BIAS_OFF %d\n#define LX_DEC_SCALE_OFF %d\n#define LX_DEC_G_OFF %d\n", p->dec_bias_off,
             p->dec_scale_off, p->dec_g_off);
   sb_printf(sb, "#define LX_DEC_ROWS_OFF %d\n#define LX_DEC_REC %d\n", p->dec_rows_off, p->dec.rec);

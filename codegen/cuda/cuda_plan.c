@@ -148,6 +148,29 @@ static void split_blocks(CudaPlan *p, int nb_avail, size_t budget, int batch) {
   }
 }
 
+/* x floats a lane may keep in registers at this many threads per block (a thread may have 65536 / threads
+ * registers, at most 255); emitted as LX_XREG. With NVRTC 13.0, 64 floats made ptxas spill at 512 threads
+ * (128 registers, sm_90) and at 384 (168 registers, sm_80); 48 and 128 do not. */
+int cuda_plan_xreg(int threads) { return threads <= 256 ? 128 : 48; }
+
+/* Threads per block: the most, up to the device's request, at which every dense f32/bf16/q8 row of the
+ * kernels keeps its slice of x in registers at batch 1 (8 floats per 32-lane chunk of 8 columns), so that
+ * shared memory serves weights alone. Rows wider than 1536 columns (enwik8's 1840) thus get 256 threads. */
+static int choose_threads(const CudaPlan *p, int requested) {
+  int need = 0;
+  for (int l = 0; l < p->nl; l++)
+    for (int r = 0; r < 2; r++) {
+      const CudaFmt *f = r ? &p->layers[l].ih : &p->layers[l].hh;
+      if (!f->rec || f->layout != LX_LAYOUT_DENSE || f->enc > LX_ENC_Q8) continue;
+      int nvl = ((f->nslots >> 3) + 31) >> 5;
+      if (8 * nvl > need) need = 8 * nvl;
+    }
+  static const int choices[] = {512, 256};
+  for (int i = 0; i < 2; i++)
+    if (choices[i] <= requested && cuda_plan_xreg(choices[i]) >= need) return choices[i];
+  return requested;
+}
+
 int cuda_plan_build(const Graph *g, const CudaDeviceInfo *dev, int batch, CudaPlan **out) {
   *out = NULL;
   if (batch < 1 || batch > 8) return lx_fail(LSTMC_ERR_UNSUPPORTED, "cuda: batch %d is outside 1..8", batch);
@@ -205,6 +228,7 @@ int cuda_plan_build(const Graph *g, const CudaDeviceInfo *dev, int batch, CudaPl
     return st;
   }
   p->w_ih0 = p->layers[0].w_ih;
+  p->threads = choose_threads(p, dev->threads);
   p->table_floats = (size_t)p->V * 4 * (size_t)p->layers[0].H;
   if (p->table_floats > ((size_t)1 << 29)) {
     cuda_plan_free(p);

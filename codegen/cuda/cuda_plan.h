@@ -25,7 +25,8 @@ typedef struct CudaDeviceInfo {
   int sms;          /* multiprocessors: at most one persistent block each */
   int smem_optin;   /* shared memory one block may use (bytes) */
   int l2_bytes;     /* for the report only */
-  int threads;      /* threads per block of the persistent kernel (a multiple of 32) */
+  int threads;      /* threads per block of the persistent kernel wanted (a multiple of 32); the plan
+                     * may take fewer, down to 256, so that wide rows keep x in registers */
   char name[128];
 } CudaDeviceInfo;
 
@@ -86,6 +87,8 @@ int cuda_plan_build(const Graph *g, const CudaDeviceInfo *dev, int batch, CudaPl
 void cuda_plan_free(CudaPlan *p);
 /* The blob images, as the plan lays them out (lx_free both). */
 int cuda_plan_pack(const CudaPlan *p, uint8_t **blob, uint8_t **dec);
+/* x floats a lane keeps in registers at this many threads per block (LX_XREG in the generated source). */
+int cuda_plan_xreg(int threads);
 /* A few lines: blocks per layer, resident and streamed bytes, shared memory. */
 void cuda_plan_describe(const CudaPlan *p, StrBuf *out);
 

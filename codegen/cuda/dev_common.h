@@ -64,7 +64,7 @@ LX_FN void lx_row_dot(const int enc, const int layout, const int nslots, const i
   int s0 = 0;
   if (layout == LX_LAYOUT_DENSE && (enc == LX_ENC_F32 || enc == LX_ENC_BF16 || enc == LX_ENC_Q8)) {
     const int nv = nslots >> 3;
-    LX_UNROLL(unroll 2)
+    LX_UNROLL(unroll 1) /* with several streams, unrolling ran out of registers */
     for (int v = lane; v < nv; v += 32) {
       float w[8];
       lx_load8(enc, rec, v, w);

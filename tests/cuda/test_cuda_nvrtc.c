@@ -137,7 +137,7 @@ static void test_examples(void) {
     const char *file;
     int64_t V;
     int batch;
-  } ex[] = {{"tiny", 0, 1}, {"tang", 3000, 1}, {"montage", 10000, 2}, {"charptb", 50, 4}, {"enwik8", 0, 1}};
+  } ex[] = {{"tiny", 0, 1}, {"tang", 3000, 1}, {"montage", 10000, 2}, {"charptb", 50, 8}, {"enwik8", 0, 1}};
   int next = 0, seen[CC_NFORMATS] = {0};
   Rng rng;
   rng_seed(&rng, 5);
