@@ -208,6 +208,25 @@ LX_FN void lx_reduce_argmax(LxSampleScratch s, int nt) {
   }
 }
 
+/* The first index of the largest of s.lg[0..V), over the block: slot 0 of the reduction holds it and its
+ * value. With fill_ord, also s.ord[i] = i (the candidates in id order). */
+LX_FN void lx_block_argmax(LxSampleScratch s, int V, int nt, int fill_ord) {
+  const int tid = LX_TID;
+  float best = 0.0f;
+  int bi = -1;
+  for (int i = tid; i < V; i += nt) {
+    if (fill_ord) s.ord[i] = i;
+    if (bi < 0 || s.lg[i] > best) {
+      best = s.lg[i];
+      bi = i;
+    }
+  }
+  s.redf[tid] = best;
+  s.redi[tid] = bi;
+  LX_SYNC();
+  lx_reduce_argmax(s, nt);
+}
+
 /* The token runtime/model.c's sample_token picks for these logits, with the same RNG draw, computed by the
  * whole block (every thread returns it; rng lives in shared memory and thread 0 advances it).
  *  - temperature <= 0: the first index of the largest logit; no random number is drawn.
@@ -224,17 +243,7 @@ LX_FN int lx_sample(const float *logits, const int V, const double temperature, 
   for (int i = tid; i < V; i += nt) s.lg[i] = LX_LD(&logits[i]);
   LX_SYNC();
   if (temperature <= 0) {
-    float best = 0.0f;
-    int bi = -1;
-    for (int i = tid; i < V; i += nt)
-      if (bi < 0 || s.lg[i] > best) {
-        best = s.lg[i];
-        bi = i;
-      }
-    s.redf[tid] = best;
-    s.redi[tid] = bi;
-    LX_SYNC();
-    lx_reduce_argmax(s, nt);
+    lx_block_argmax(s, V, nt, 0);
     const int tok = s.redi[0];
     LX_SYNC();
     return tok;
@@ -255,19 +264,7 @@ LX_FN int lx_sample(const float *logits, const int V, const double temperature, 
     LX_SYNC();
     m = (double)s.lg[s.ord[0]];
   } else {
-    float best = 0.0f;
-    int bi = -1;
-    for (int i = tid; i < V; i += nt) {
-      s.ord[i] = i;
-      if (bi < 0 || s.lg[i] > best) {
-        best = s.lg[i];
-        bi = i;
-      }
-    }
-    s.redf[tid] = best;
-    s.redi[tid] = bi;
-    LX_SYNC();
-    lx_reduce_argmax(s, nt);
+    lx_block_argmax(s, V, nt, 1);
     m = (double)s.redf[0];
   }
   for (int r = tid; r < k; r += nt) s.w[r] = exp(((double)s.lg[s.ord[r]] - m) / temperature);
