@@ -7,6 +7,7 @@
  *   lstmc generate SPEC --weights W [--prime STR] [--length N] [--temperature T] [--top-k K] [--seed S]
  *   lstmc passes | lstmc --list-passes
  *   lstmc report SPEC --weights W [--passes P] [--array 32x32] [--json]
+ *   lstmc compile SPEC --weights W --target cuda [--emit cuda|ptx|cubin] -o OUT [--header H.h]
  * (ir, eval, generate and report take the pass flags: --passes P --stats --time-passes --print-after=NAME
  *  --print-after-all --verify-each --verbose)
  *
@@ -24,6 +25,7 @@ COMMAND(eval)
 COMMAND(generate)
 COMMAND(passes)
 COMMAND(report)
+COMMAND(compile)
 #undef COMMAND
 
 static const Command commands[] = {
@@ -41,6 +43,9 @@ static const Command commands[] = {
      cmd_passes},
     {"report", "lstmc report SPEC --weights W [--passes P] [--array 32x32] [--json]",
      "systolic-array tiles, utilization and cycles, before and after column combining", 1, report_opts, cmd_report},
+    {"compile",
+     "lstmc compile SPEC --weights W --target cuda [--emit cuda|ptx|cubin] -o OUT [--header H.h] [--blob B] [--arch sm_XX]",
+     "ahead-of-time code for a model (CUDA source, PTX or cubin)", 1, compile_opts, cmd_compile},
 };
 #define NCOMMANDS ((int)(sizeof commands / sizeof *commands))
 
