@@ -70,6 +70,10 @@ typedef struct lstmc_model_info {
   int64_t params_fixed;     /* parameters that do not depend on the vocabulary */
   int64_t params_per_vocab; /* parameters per vocabulary entry */
   int has_weights;
+  /* Bytes of weights one step reads, as stored in their formats: every LSTM and decoder tensor with its
+   * bias, and one row of the embedding (the whole of it when the decoder is tied to it). 0 without
+   * weights. What `lstmc bench` divides by to give GB/s. */
+  int64_t step_bytes;
 } lstmc_model_info;
 int lstmc_model_get_info(const lstmc_model *m, lstmc_model_info *out);
 
@@ -123,6 +127,7 @@ typedef struct lstmc_session_opts {
   int threads;        /* CPU threads; 0 = all cores */
   int no_cache;       /* CUDA: do not use the on-disk kernel cache */
   int verbose;        /* report compilation and fallbacks on stderr */
+  int batch;          /* independent streams stepped together (0 or 1: one); see lstmc_session_step_batch */
 } lstmc_session_opts;
 
 /* opts may be NULL (reference executor). */
@@ -130,8 +135,14 @@ int lstmc_session_create(const lstmc_model *m, const lstmc_session_opts *opts, l
 void lstmc_session_free(lstmc_session *s);
 /* Zeroes the recurrent state. */
 void lstmc_session_reset(lstmc_session *s);
-/* Feeds one token; writes vocab_size logits (caller's buffer). */
+/* Feeds one token; writes vocab_size logits (caller's buffer). Needs a session of one stream. */
 int lstmc_session_step(lstmc_session *s, int32_t token, float *logits);
+/* Feeds one token to each of the session's `batch` streams (tokens[batch]) and writes logits[batch][V]
+ * (caller's buffers). */
+int lstmc_session_step_batch(lstmc_session *s, const int32_t *tokens, float *logits);
+/* The executor the session runs on: "ref", "cpu" or "cuda" — "ref" after a fallback (which was reported
+ * on stderr). Static storage. */
+const char *lstmc_session_executor(const lstmc_session *s);
 
 typedef struct lstmc_eval_result {
   double bpc;          /* mean cross-entropy in bits per token (per character for bytes/chars models) */
@@ -160,6 +171,25 @@ typedef struct lstmc_gen_opts {
 /* Generates text from a zero state. Deterministic for a given seed and executor. *text (may be NULL)
  * receives the generated text without the prime; release with lstmc_free. */
 int lstmc_session_generate(lstmc_session *s, const lstmc_gen_opts *opts, char **text);
+
+/* ---- compilation -------------------------------------------------------------------------------------
+ * A model with its weights as a standalone object file: the weights embedded, a C API in the header
+ * (create a state, reset, step a token to logits, sample, free), linking with only libc and libm. */
+typedef struct lstmc_compile_opts {
+  const char *target;   /* "cpu" (the only one so far; NULL means cpu) */
+  const char *emit;     /* "obj" (default), "asm" or "llvm" */
+  const char *output;   /* the file to write */
+  const char *header;   /* the C header to write, or NULL */
+  const char *name;     /* prefix of the API's symbols (NULL: the header's file name, else the output's,
+                           without directory and extension, made a C identifier) */
+  const char *cpu;      /* "native" (NULL: the host CPU and its features) or an LLVM CPU name */
+  const char *features; /* with a named CPU: LLVM features ("+avx2,+fma"); none: portable vector code */
+  int verbose;          /* print the phases' times to stderr */
+} lstmc_compile_opts;
+
+/* Compiles a model whose weights are loaded. Fails with LSTMC_ERR_UNSUPPORTED when lstmc was built without
+ * the LLVM CPU backend. */
+int lstmc_model_compile(const lstmc_model *m, const lstmc_compile_opts *o);
 
 #ifdef __cplusplus
 }

@@ -353,6 +353,11 @@ int vocab_tokenize(const Vocab *v, const char *text, size_t len, const char *fna
   return 0;
 }
 
+int32_t vocab_prime_token(const Vocab *v) {
+  int32_t nl = v->kind == VOCAB_WORDS ? v->eos : vocab_lookup(v, "\n", 1);
+  return nl >= 0 ? nl : 0;
+}
+
 void vocab_append_token(const Vocab *v, int32_t id, StrBuf *out) {
   if (v->kind == VOCAB_BYTES) {
     sb_putc(out, (char)id);

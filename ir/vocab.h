@@ -33,6 +33,9 @@ Vocab *vocab_clone(const Vocab *v);
 int32_t vocab_lookup(const Vocab *v, const char *s, size_t n);
 /* Splits text into token ids (caller lx_free's *ids). Errors name `fname` and the byte offset. */
 int vocab_tokenize(const Vocab *v, const char *text, size_t len, const char *fname, int32_t **ids, int64_t *n);
+/* The token generation starts from when given no prime: <eos> for words, else the newline if the
+ * vocabulary has one, else token 0. */
+int32_t vocab_prime_token(const Vocab *v);
 /* Appends the text of one token: bytes and chars verbatim, words followed by a space, <eos> as a newline. */
 void vocab_append_token(const Vocab *v, int32_t id, StrBuf *out);
 /* A printable form of a token for messages: "'a'", "U+000A", "byte 0xff". */

@@ -2,6 +2,7 @@
 #include "runtime/exec.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "support/alloc.h"
@@ -50,6 +51,13 @@ int exec_create(const Graph *g, const ExecOptions *o, Executor **out) {
     return lx_fail(LSTMC_ERR_UNSUPPORTED, "target '%s' is not built into this lstmc", target_name(o->target));
   }
   int st = vt->supports(g, o);
+  if (st == LSTMC_ERR_UNSUPPORTED && o->allow_fallback && vt != &ref_exec_vtbl) {
+    /* never silently: the user asked for another executor */
+    fprintf(stderr, "lstmc: warning: %s; running on the reference executor instead\n", lstmc_errmsg());
+    ExecOptions ref = *o;
+    ref.target = TARGET_REF;
+    return ref_exec_vtbl.create(g, &ref, out);
+  }
   if (st) return st;
   return vt->create(g, o, out);
 }

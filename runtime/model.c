@@ -184,6 +184,21 @@ int lstmc_model_ir(const lstmc_model *m, char **text) {
   return 0;
 }
 
+/* The bytes a step reads (lstmc_model_info.step_bytes). */
+static int64_t graph_step_bytes(const Graph *g) {
+  int64_t b = 0;
+  for (int i = 0; i < g->nnodes; i++) {
+    const Node *n = &g->nodes[i];
+    int nw = op_weight_slots(n->op);
+    for (int k = 0; k < nw; k++) {
+      const Tensor *t = g->slots[n->w[k]].t;
+      if (n->op == OP_EMBED && !g->nodes[g->nnodes - 2].tied) b += (int64_t)(tensor_bytes(t) / (size_t)t->rows);
+      else if (n->op != OP_EMBED) b += (int64_t)tensor_bytes(t);
+    }
+  }
+  return b;
+}
+
 int lstmc_model_get_info(const lstmc_model *m, lstmc_model_info *out) {
   memset(out, 0, sizeof *out);
   out->name = m->g->name;
@@ -192,6 +207,7 @@ int lstmc_model_get_info(const lstmc_model *m, lstmc_model_info *out) {
   out->num_lstm = graph_num_lstm(m->g);
   out->params = graph_param_count(m->g, &out->params_fixed, &out->params_per_vocab);
   out->has_weights = graph_has_weights(m->g);
+  if (out->has_weights) out->step_bytes = graph_step_bytes(m->g);
   return 0;
 }
 
@@ -209,9 +225,11 @@ int lstmc_session_create(const lstmc_model *m, const lstmc_session_opts *opts, l
   eo.allow_fallback = 1;
   if (opts) {
     if (opts->target && target_parse(opts->target, &eo.target)) return LSTMC_ERR_USAGE;
+    if (opts->batch < 0) return lx_fail(LSTMC_ERR_USAGE, "the batch must be positive, not %d", opts->batch);
     eo.threads = opts->threads;
     eo.no_cache = opts->no_cache;
     eo.verbose = opts->verbose;
+    if (opts->batch > 1) eo.batch = opts->batch;
   }
   lstmc_session *s = lx_calloc(1, sizeof *s);
   if (!s) return lx_nomem("creating a session");
@@ -240,15 +258,30 @@ void lstmc_session_free(lstmc_session *s) {
 
 void lstmc_session_reset(lstmc_session *s) { s->e->vt->reset(s->e); }
 
-int lstmc_session_step(lstmc_session *s, int32_t token, float *logits) { return s->e->vt->step(s->e, &token, logits); }
+static int one_stream(const lstmc_session *s, const char *what) {
+  if (s->e->opts.batch <= 1) return 0;
+  return lx_fail(LSTMC_ERR_USAGE, "%s runs one stream, but the session steps %d together", what, s->e->opts.batch);
+}
+
+int lstmc_session_step(lstmc_session *s, int32_t token, float *logits) {
+  int st = one_stream(s, "lstmc_session_step");
+  return st ? st : s->e->vt->step(s->e, &token, logits);
+}
+
+int lstmc_session_step_batch(lstmc_session *s, const int32_t *tokens, float *logits) {
+  return s->e->vt->step(s->e, tokens, logits);
+}
+
+const char *lstmc_session_executor(const lstmc_session *s) { return s->e->vt->name; }
 
 int lstmc_session_eval(lstmc_session *s, const int32_t *ids, int64_t n, lstmc_eval_result *out) {
   memset(out, 0, sizeof *out);
+  int st = one_stream(s, "evaluation");
+  if (st) return st;
   if (n < 2) return lx_fail(LSTMC_ERR_DATA, "the text has %lld token%s; evaluation needs at least 2", (long long)n, n == 1 ? "" : "s");
   s->e->vt->reset(s->e);
   double t0 = now_seconds(), nll = 0;
-  int st = exec_score(s->e, ids, n, &nll, NULL);
-  if (st) return st;
+  if ((st = exec_score(s->e, ids, n, &nll, NULL))) return st;
   out->seconds = now_seconds() - t0;
   out->nll = nll;
   out->tokens = n;
@@ -320,10 +353,11 @@ int lstmc_session_generate(lstmc_session *s, const lstmc_gen_opts *o, char **tex
   if (o->length < 0) return lx_fail(LSTMC_ERR_USAGE, "--length must not be negative");
   if (!(o->temperature >= 0) || !isfinite(o->temperature)) return lx_fail(LSTMC_ERR_USAGE, "--temperature must be a finite number >= 0");
   if (o->top_k < 0) return lx_fail(LSTMC_ERR_USAGE, "--top-k must not be negative");
+  int st = one_stream(s, "generation");
+  if (st) return st;
   int64_t V = g->vocab_size;
   int32_t *prime = NULL;
   int64_t nprime = 0;
-  int st = 0;
   if (o->prime && o->prime[0]) {
     if ((st = vocab_tokenize(v, o->prime, strlen(o->prime), "--prime", &prime, &nprime))) return st;
   }
@@ -331,8 +365,7 @@ int lstmc_session_generate(lstmc_session *s, const lstmc_gen_opts *o, char **tex
     lx_free(prime);
     prime = lx_malloc(sizeof(int32_t));
     if (!prime) return lx_nomem("generating");
-    int32_t nl = v->kind == VOCAB_WORDS ? v->eos : vocab_lookup(v, "\n", 1);
-    prime[0] = nl >= 0 ? nl : 0;
+    prime[0] = vocab_prime_token(v);
     nprime = 1;
   }
   Cand *scratch = NULL;

@@ -15,19 +15,14 @@
 #include "runtime/weights.h"
 #include "support/alloc.h"
 #include "support/rng.h"
-#include "random_tensor.h"
+#include "tensor_gen.h"
 #include "testutil.h"
 
 static const char *tmpdir;
 
 static Graph *make_graph(const char *text, int64_t V) {
-  Diag d;
-  diag_init(&d, stderr);
-  Spec *s;
-  Graph *g = NULL;
-  if (!CHECK(spec_load_text("test.lstm", "", text, strlen(text), &d, &s) == 0)) return NULL;
-  CHECK(lower_spec(s, V, &g) == 0);
-  spec_free(s);
+  Graph *g = tensor_gen_graph(text, V);
+  CHECK(g != NULL);
   return g;
 }
 
@@ -46,7 +41,7 @@ static void test_formats_roundtrip(void) {
       int slots[2] = {graph_find_slot(g, "rnns.0.weight_hh_l0"), graph_find_slot(g, "decoder.weight")};
       for (int k = 0; k < 2; k++) {
         WeightSlot *s = &g->slots[slots[k]];
-        graph_set_tensor(g, slots[k], random_tensor(s->name, s->rows, s->cols, layout, enc, &rng));
+        graph_set_tensor(g, slots[k], tensor_gen_random(s->name, s->rows, s->cols, layout, enc, NULL, &rng));
       }
       char fmt[64], path[512];
       snprintf(fmt, sizeof fmt, "%s", format_name(layout, enc));
@@ -226,7 +221,7 @@ static void test_bad_weights(void) {
   rng_seed(&rng, 5);
   CHECK(weights_init(p, 2) == 0);
   int slot = graph_find_slot(p, "rnns.1.weight_hh_l0");
-  Tensor *pt = random_tensor("rnns.1.weight_hh_l0", 32, 8, LX_LAYOUT_PACKED, LX_ENC_Q8, &rng);
+  Tensor *pt = tensor_gen_random("rnns.1.weight_hh_l0", 32, 8, LX_LAYOUT_PACKED, LX_ENC_Q8, NULL, &rng);
   graph_set_tensor(p, slot, pt);
   pt->sel[3] = 7; /* row 1, group 0, which holds 2 columns */
   CHECK(weights_save(p, path, NULL, NULL, 0) == 0);

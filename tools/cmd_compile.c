@@ -1,8 +1,7 @@
-/* `lstmc compile`: ahead-of-time code for a model and its weights, per target.
- *
- * NOTE for the merge: on this branch (cuda) only --target cuda exists (tools/cmd_compile_cuda.c); the CPU
- * backend's `compile --target cpu` is being written in parallel on branch cpu. The two option tables and
- * the dispatch below are meant to be joined into one. */
+/* lstmc compile: a model and its weights, after the pass pipeline (--passes, else the spec's, as eval runs
+ * it), as ahead-of-time code. --target cpu (default): a standalone object file with a C header
+ * (include/lstmc.h, lstmc_model_compile). --target cuda: the kernel source, PTX or cubin with a header
+ * describing the launch contract (tools/cmd_compile_cuda.c). */
 #include <string.h>
 
 #include "tools/cli.h"
@@ -10,11 +9,14 @@
 int cmd_compile_cuda(Args *a);
 
 const OptSpec compile_opts[] = {
-    {"weights", 1, "weights file (formats shape the code)"},
-    {"target", 1, "cuda"},
-    {"emit", 1, "cuda: cuda (source), ptx or cubin"},
+    {"weights", 1, "weights file"},
+    {"target", 1, "code generator: cpu (default) or cuda"},
+    {"emit", 1, "cpu: obj (default), asm or llvm; cuda: cuda (source, default), ptx or cubin"},
     {"o", 1, "output file"},
-    {"header", 1, "cuda: also write a C header describing the launch contract"},
+    {"header", 1, "cpu: the C header of the object's API; cuda: the launch contract"},
+    {"name", 1, "cpu: prefix of the API's symbols (default: the header's file name)"},
+    {"cpu", 1, "cpu: native (default: this machine's CPU and features) or an LLVM CPU name"},
+    {"features", 1, "cpu: with --cpu NAME, LLVM features, e.g. +avx2,+fma"},
     {"blob", 1, "cuda: also write the packed weight images (blob, then decoder)"},
     {"arch", 1, "cuda: target architecture, e.g. sm_90 (default: the GPU's, else sm_90)"},
     {"batch", 1, "cuda: streams of the batched kernel, 1..8 (default 1)"},
@@ -22,13 +24,36 @@ const OptSpec compile_opts[] = {
     {"smem", 1, "cuda: shared memory per block to plan for, bytes"},
     {"threads", 1, "cuda: threads per block of the persistent kernel (default 512)"},
     {"no-cache", 0, "cuda: do not use the kernel cache"},
-    {"verbose", 0, "report the plan and the compilation"},
+    PASS_OPTSPECS, /* its --verbose also prints the compiler's phase times, the GPU plan */
     {0}};
 
+static int compile_cpu(Args *a) {
+  int rc;
+  if ((rc = require(a, "o"))) return rc;
+  lstmc_model *m;
+  if ((rc = open_model(a, 1, &m))) return rc;
+  if ((rc = apply_passes(a, m))) {
+    lstmc_model_free(m);
+    return rc;
+  }
+  lstmc_compile_opts co;
+  memset(&co, 0, sizeof co);
+  co.target = arg_str(a, "target");
+  co.emit = arg_str(a, "emit");
+  co.output = arg_str(a, "o");
+  co.header = arg_str(a, "header");
+  co.name = arg_str(a, "name");
+  co.cpu = arg_str(a, "cpu");
+  co.features = arg_str(a, "features");
+  co.verbose = arg_flag(a, "verbose");
+  int st = lstmc_model_compile(m, &co);
+  rc = st ? fail(st) : 0;
+  lstmc_model_free(m);
+  return rc;
+}
+
 int cmd_compile(Args *a) {
-  int rc = require(a, "target");
-  if (rc) return rc;
   const char *t = arg_str(a, "target");
-  if (!strcmp(t, "cuda")) return cmd_compile_cuda(a);
-  return usage_error("compile: --target %s is not available in this build (cuda)", t);
+  if (t && !strcmp(t, "cuda")) return cmd_compile_cuda(a);
+  return compile_cpu(a);
 }

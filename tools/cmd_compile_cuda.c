@@ -77,6 +77,10 @@ int cmd_compile_cuda(Args *a) {
   if ((rc = device_for(a, &info))) return rc;
   lstmc_model *m;
   if ((rc = open_model(a, 1, &m))) return rc;
+  if ((rc = apply_passes(a, m))) {
+    lstmc_model_free(m);
+    return rc;
+  }
   const Graph *g = m->g;
   CudaPlan *plan = NULL;
   char *src = NULL, *hdr = NULL;

@@ -7,7 +7,8 @@
  *   lstmc generate SPEC --weights W [--prime STR] [--length N] [--temperature T] [--top-k K] [--seed S]
  *   lstmc passes | lstmc --list-passes
  *   lstmc report SPEC --weights W [--passes P] [--array 32x32] [--json]
- *   lstmc compile SPEC --weights W --target cuda [--emit cuda|ptx|cubin] -o OUT [--header H.h]
+ *   lstmc compile SPEC --weights W [--passes P] [--target cpu|cuda] [--emit obj|asm|llvm|cuda|ptx|cubin] -o OUT [--header H.h]
+ *   lstmc bench SPEC --weights W [--passes P] [--target ref|cpu|cuda] [--mode gen|score] [--batch N] [--json|-o md|csv]
  * (ir, eval, generate and report take the pass flags: --passes P --stats --time-passes --print-after=NAME
  *  --print-after-all --verify-each --verbose)
  *
@@ -26,6 +27,7 @@ COMMAND(generate)
 COMMAND(passes)
 COMMAND(report)
 COMMAND(compile)
+COMMAND(bench)
 #undef COMMAND
 
 static const Command commands[] = {
@@ -44,8 +46,14 @@ static const Command commands[] = {
     {"report", "lstmc report SPEC --weights W [--passes P] [--array 32x32] [--json]",
      "systolic-array tiles, utilization and cycles, before and after column combining", 1, report_opts, cmd_report},
     {"compile",
-     "lstmc compile SPEC --weights W --target cuda [--emit cuda|ptx|cubin] -o OUT [--header H.h] [--blob B] [--arch sm_XX]",
-     "ahead-of-time code for a model (CUDA source, PTX or cubin)", 1, compile_opts, cmd_compile},
+     "lstmc compile SPEC --weights W [--passes P] [--target cpu|cuda] [--emit obj|asm|llvm|cuda|ptx|cubin] -o OUT "
+     "[--header H.h] (see lstmc help compile)",
+     "ahead-of-time code: a standalone object with its C header (cpu), or CUDA source/PTX/cubin (cuda)", 1,
+     compile_opts, cmd_compile},
+    {"bench",
+     "lstmc bench SPEC --weights W [--target ref|cpu|cuda] [--mode gen|score] [--batch N] [--threads T] "
+     "[--json|-o md|csv]",
+     "time per token: median, p90, p99, tokens/s, GB/s", 1, bench_opts, cmd_bench},
 };
 #define NCOMMANDS ((int)(sizeof commands / sizeof *commands))
 

@@ -4,7 +4,7 @@
  *   bench_cuda SPEC FORMAT [--vocab-from TEXT] [--tokens N] [--reps R] [--batch B] [--label L]
  *
  * The weights are PyTorch-style random (lstmc init), then every weight matrix is replaced by random contents
- * of FORMAT (dense_f32, dense_bf16, q8, cc_q8, …; tests/random_tensor.h), scaled like trained weights: the
+ * of FORMAT (dense_f32, dense_bf16, q8, cc_q8, …; tests/tensor_gen.h), scaled like trained weights: the
  * kernels do the same work on any values, and random data is what METHOD.md asks for (never zeros).
  *
  * Measured, each as the median of R repetitions after one warm-up (executor calls are synchronous, so host
@@ -25,7 +25,7 @@
 #include "codegen/cuda/cuda_compile.h"
 #include "codegen/cuda/cuda_exec.h"
 #include "lstmc.h"
-#include "random_tensor.h"
+#include "tensor_gen.h"
 #include "runtime/internal.h"
 
 static int cmp_double(const void *a, const void *b) {
@@ -102,7 +102,7 @@ int main(int argc, char **argv) {
   Rng rng;
   rng_seed(&rng, 11);
   for (int i = 0; i < g->nslots; i++)
-    if (g->slots[i].ndim == 2) graph_set_tensor(g, i, random_matrix(g->slots[i].name, g->slots[i].rows, g->slots[i].cols, layout, enc, &rng));
+    if (g->slots[i].ndim == 2) graph_set_tensor(g, i, tensor_gen_matrix(g->slots[i].name, g->slots[i].rows, g->slots[i].cols, layout, enc, &rng));
   if (graph_verify(g)) return fail("weights");
 
   CudaDev *dev;

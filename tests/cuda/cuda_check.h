@@ -1,6 +1,6 @@
 /* Checks of the CUDA executor against the reference executor, shared by test_cuda_emu.c (the generated
  * kernels on the host emulator) and test_cuda_gpu.c (on a GPU). Weights of any format are random (tests/
- * random_tensor.h) and scaled so that gate pre-activations stay in the sensitive range of the sigmoids.
+ * tensor_gen.h) and scaled so that gate pre-activations stay in the sensitive range of the sigmoids.
  * Both executors decode the very same codes, so the only difference is the order and precision of the
  * sums (fp32 on the device, double in the reference): one tolerance serves every format.
  *
@@ -17,7 +17,7 @@
 #include "frontend/lower.h"
 #include "frontend/spec.h"
 #include "ir/vocab.h"
-#include "random_tensor.h"
+#include "tensor_gen.h"
 #include "runtime/internal.h"
 #include "testutil.h"
 
@@ -98,7 +98,7 @@ static int __attribute__((unused)) cc_fill(Graph *g, int *next, Rng *rng) {
       int kr = cc_kernel_role(g, i);
       int layout, enc;
       cc_format((*next + (kr ? 0 : 5)) % CC_NFORMATS, &layout, &enc);
-      t = random_matrix(s->name, s->rows, s->cols, layout, enc, rng);
+      t = tensor_gen_matrix(s->name, s->rows, s->cols, layout, enc, rng);
       if (kr) {
         ++*next;
         roles++;
