@@ -302,6 +302,14 @@ int weights_load(Graph *g, const char *path) {
   StFile *f = NULL;
   int st = st_read_file(path, &f);
   if (st) return st;
+  st = weights_load_st(g, f, NULL);
+  st_free(f);
+  return st;
+}
+
+int weights_load_st(Graph *g, const StFile *f, const char *skip_prefix) {
+  const char *path = f->path;
+  int st;
   Loader L = {path, f, NULL, NULL};
   Json *formats = NULL;
   Vocab *vocab = NULL;
@@ -379,7 +387,7 @@ int weights_load(Graph *g, const char *path) {
     L.used[dw - f->tensors] = 1;
   }
   for (int i = 0; i < f->ntensors; i++)
-    if (!L.used[i]) {
+    if (!L.used[i] && !(skip_prefix && !strncmp(f->tensors[i].name, skip_prefix, strlen(skip_prefix)))) {
       st = lx_fail(LSTMC_ERR_FORMAT, "%s: unexpected tensor '%s' (the spec has no such weight)", path, f->tensors[i].name);
       goto done;
     }
@@ -403,7 +411,6 @@ done:
   lx_free(L.used);
   json_free(formats);
   vocab_free(vocab);
-  st_free(f);
   return st;
 }
 
@@ -482,6 +489,11 @@ static int add_tensor(Writer *w, const Tensor *t, StrBuf *formats, int *nformats
 }
 
 int weights_save(const Graph *g, const char *path, const char *const *extra_keys, const char *const *extra_values, int nextra) {
+  return weights_save_with(g, path, extra_keys, extra_values, nextra, NULL, 0);
+}
+
+int weights_save_with(const Graph *g, const char *path, const char *const *extra_keys, const char *const *extra_values,
+                      int nextra, const StWriteTensor *extra_tensors, int nextra_tensors) {
   Writer w = {0};
   StrBuf formats, vocab;
   sb_init(&formats);
@@ -490,6 +502,10 @@ int weights_save(const Graph *g, const char *path, const char *const *extra_keys
   for (int i = 0; i < g->nslots && !st; i++) {
     if (!g->slots[i].t) st = lx_fail(LSTMC_ERR_USAGE, "weight '%s' is not loaded", g->slots[i].name);
     else st = add_tensor(&w, g->slots[i].t, &formats, &nformats);
+  }
+  for (int i = 0; i < nextra_tensors && !st; i++) {
+    const StWriteTensor *x = &extra_tensors[i];
+    st = add(&w, x->name, x->dtype, x->ndim, x->shape[0], x->ndim > 1 ? x->shape[1] : 0, x->data, x->nbytes);
   }
   const char *keys[8 + 16], *vals[8 + 16];
   int nmeta = 0;

@@ -5,6 +5,8 @@
  *   lstmc init SPEC [--vocab-from TEXT] [--seed S] -o W.safetensors
  *   lstmc eval SPEC --weights W --data TEXT [--target ref|cpu|cuda] [--json]
  *   lstmc generate SPEC --weights W [--prime STR] [--length N] [--temperature T] [--top-k K] [--seed S]
+ *   lstmc train SPEC [--data F] [--valid F] -o W.safetensors [--epochs N] [--resume CKPT] [--log run.csv] …
+ *   lstmc plot run.csv -o curve.png|curve.svg
  *
  * Exit status: 0 success, 1 an error in the inputs (spec, weights, data) or while running, 2 bad usage. */
 #include <string.h>
@@ -18,6 +20,8 @@ COMMAND(ir)
 COMMAND(init)
 COMMAND(eval)
 COMMAND(generate)
+COMMAND(train)
+COMMAND(plot)
 #undef COMMAND
 
 static const Command commands[] = {
@@ -30,6 +34,11 @@ static const Command commands[] = {
     {"generate",
      "lstmc generate SPEC --weights W [--prime STR] [--length N] [--temperature T] [--top-k K] [--seed S]",
      "sample text", 1, generate_opts, cmd_generate},
+    {"train",
+     "lstmc train SPEC [--data F] [--valid F] -o W.safetensors [--target cpu] [--epochs N] [--max-seconds S] "
+     "[--resume CKPT] [--log run.csv] [--threads T] [--init W0]",
+     "train with AWD-LSTM regularization (checkpoints every epoch and on Ctrl-C)", 1, train_opts, cmd_train},
+    {"plot", "lstmc plot run.csv -o curve.png|curve.svg", "draw the curves of a training log", 1, plot_opts, cmd_plot},
 };
 #define NCOMMANDS ((int)(sizeof commands / sizeof *commands))
 

@@ -57,5 +57,11 @@ void gemm_packed_range_f32(Gemm *g, int tid, int64_t M, const float *A, int64_t 
                            int64_t n1, float beta, float *C, int64_t ldc);
 void gemm_packed_range_f64(Gemm *g, int tid, int64_t M, const double *A, int64_t lda, const PackedB *pb, int64_t n0,
                            int64_t n1, double beta, double *C, int64_t ldc);
+/* The same for nq products that share A (the four gates of an LSTM step): A is packed once per block.
+ * Product q writes columns n0:n1 of Cs[q] (row stride ldc) from pbs[q]; all pbs have the same K. */
+void gemm_packed_multi_f32(Gemm *g, int tid, int64_t M, const float *A, int64_t lda, const PackedB *const *pbs,
+                           float *const *Cs, int nq, int64_t n0, int64_t n1, float beta, int64_t ldc);
+void gemm_packed_multi_f64(Gemm *g, int tid, int64_t M, const double *A, int64_t lda, const PackedB *const *pbs,
+                           double *const *Cs, int nq, int64_t n0, int64_t n1, double beta, int64_t ldc);
 
 #endif

@@ -57,17 +57,26 @@ static void SFX(select_kernels)(int avx2) {
 
 /* op(A)[m0:m0+mc, k0:k0+kc] into panels of up to MR rows; a panel of mr rows holds kc groups of mr values. */
 static void SFX(pack_a)(int ta, const R *A, int64_t lda, int64_t m0, int64_t mc, int64_t k0, int64_t kc, R *out) {
+  if (ta) {
+    /* op(A) rows are columns of A: walk A's rows once, scattering each into every panel */
+    for (int64_t k = 0; k < kc; k++) {
+      const R *src = A + (k0 + k) * lda + m0;
+      R *o = out;
+      for (int64_t p = 0; p < mc; p += GEMM_MR) {
+        int64_t mr = mc - p < GEMM_MR ? mc - p : GEMM_MR;
+        for (int64_t i = 0; i < mr; i++) o[k * mr + i] = src[p + i];
+        o += mr * kc;
+      }
+    }
+    return;
+  }
   for (int64_t p = 0; p < mc; p += GEMM_MR) {
     int64_t mr = mc - p < GEMM_MR ? mc - p : GEMM_MR;
-    if (ta) {
-      for (int64_t k = 0; k < kc; k++) {
-        const R *src = A + (k0 + k) * lda + m0 + p;
-        for (int64_t i = 0; i < mr; i++) *out++ = src[i];
-      }
-    } else {
-      for (int64_t k = 0; k < kc; k++)
-        for (int64_t i = 0; i < mr; i++) *out++ = A[(m0 + p + i) * lda + k0 + k];
+    for (int64_t i = 0; i < mr; i++) { /* read rows contiguously; the strided writes stay in L1 */
+      const R *src = A + (m0 + p + i) * lda + k0;
+      for (int64_t k = 0; k < kc; k++) out[k * mr + i] = src[k];
     }
+    out += mr * kc;
   }
 }
 
@@ -96,6 +105,21 @@ static void SFX(pack_b)(int tb, const R *B, int64_t ldb, int64_t k0, int64_t kc,
 
 /* Adds one tile of the product into C: the first K block applies beta, later blocks accumulate. */
 static void SFX(tile_store)(const R *acc, int64_t mr, int64_t nr, R *C, int64_t ldc, int first, R beta) {
+  if (nr == NR && (!first || beta == 1 || beta == 0)) {
+    int add = !first || beta == 1;
+    for (int64_t i = 0; i < mr; i++) {
+      SFX(vecu) *c = (SFX(vecu) *)(C + i * ldc);
+      const SFX(vecu) *s = (const SFX(vecu) *)(acc + i * NR);
+      if (add) {
+        c[0] = c[0] + s[0];
+        c[1] = c[1] + s[1];
+      } else {
+        c[0] = s[0];
+        c[1] = s[1];
+      }
+    }
+    return;
+  }
   for (int64_t i = 0; i < mr; i++) {
     R *c = C + i * ldc;
     const R *s = acc + i * NR;
@@ -144,8 +168,10 @@ static void SFX(gemm_region)(R *ws_a, R *ws_b, int ta, int tb, int64_t m0, int64
           const R *ap = ws_a;
           for (int64_t ir = 0; ir < mc; ir += GEMM_MR) {
             int64_t mr = mc - ir < GEMM_MR ? mc - ir : GEMM_MR;
+            R *ct = C + (ic + ir) * ldc + jc + jr;
+            for (int64_t i = 0; i < mr; i++) __builtin_prefetch(ct + i * ldc, 1), __builtin_prefetch(ct + i * ldc + NR - 1, 1);
             SFX(kernels)[mr](kc, ap, bp, acc);
-            SFX(tile_store)(acc, mr, nr, C + (ic + ir) * ldc + jc + jr, ldc, pc == 0, beta);
+            SFX(tile_store)(acc, mr, nr, ct, ldc, pc == 0, beta);
             ap += mr * kc;
           }
         }
@@ -183,8 +209,9 @@ void SFX(gemm)(Gemm *g, int ta, int tb, int64_t M, int64_t N, int64_t K, const R
   int64_t pm = (M + GEMM_MR - 1) / GEMM_MR, pn = (N + NR - 1) / NR;
   int nt = pool_threads(gemm_pool(g));
   j.split_n = pn >= pm || pn >= 4 * nt;
-  if ((double)M * (double)N * (double)K < 32768.0 || nt == 1) SFX(gemm_job)(&j, 0, 1);
-  else pool_run(gemm_pool(g), SFX(gemm_job), &j);
+  /* a thread is worth waking for about 256k multiply-adds */
+  nt = pool_threads_for(gemm_pool(g), (double)M * (double)N * (double)K, 262144.0);
+  pool_run_n(gemm_pool(g), nt, SFX(gemm_job), &j);
 }
 
 int64_t SFX(gemm_panel_cols)(void) { return NR; }
@@ -211,10 +238,45 @@ int SFX(gemm_pack_b)(Gemm *g, PackedB *pb, int tb, int64_t K, int64_t N, const R
   return 0;
 }
 
+void SFX(gemm_packed_multi)(Gemm *g, int tid, int64_t M, const R *A, int64_t lda, const PackedB *const *pbs,
+                            R *const *Cs, int nq, int64_t n0, int64_t n1, R beta, int64_t ldc) {
+  if (M <= 0 || n1 <= n0) return;
+  int64_t K = pbs[0]->K;
+  for (int q = 0; q < nq; q++) LX_ASSERT(pbs[q]->elsize == (int)sizeof(R) && n0 % NR == 0 && n1 <= pbs[q]->N && pbs[q]->K == K);
+  if (K == 0) {
+    for (int q = 0; q < nq; q++) SFX(scale_region)(Cs[q], ldc, 0, M, n0, n1, beta);
+    return;
+  }
+  R *ws_a = (R *)gemm_ws_a(g, tid);
+  R acc[GEMM_MR * NR] __attribute__((aligned(64)));
+  for (int64_t pc = 0; pc < K; pc += GEMM_KC) {
+    int64_t kc = K - pc < GEMM_KC ? K - pc : GEMM_KC;
+    for (int64_t ic = 0; ic < M; ic += GEMM_MC) {
+      int64_t mc = M - ic < GEMM_MC ? M - ic : GEMM_MC;
+      SFX(pack_a)(0, A, lda, ic, mc, pc, kc, ws_a); /* once for all nq products */
+      for (int q = 0; q < nq; q++) {
+        const PackedB *pb = pbs[q];
+        int64_t npad = (pb->N + NR - 1) / NR * NR;
+        const R *bblock = (const R *)pb->buf + pc * npad;
+        for (int64_t jr = n0; jr < n1; jr += NR) {
+          int64_t nr = n1 - jr < NR ? n1 - jr : NR;
+          const R *bp = bblock + (jr / NR) * kc * NR, *ap = ws_a;
+          for (int64_t ir = 0; ir < mc; ir += GEMM_MR) {
+            int64_t mr = mc - ir < GEMM_MR ? mc - ir : GEMM_MR;
+            R *ct = Cs[q] + (ic + ir) * ldc + jr;
+            SFX(kernels)[mr](kc, ap, bp, acc);
+            SFX(tile_store)(acc, mr, nr, ct, ldc, pc == 0, beta);
+            ap += mr * kc;
+          }
+        }
+      }
+    }
+  }
+}
+
 void SFX(gemm_packed_range)(Gemm *g, int tid, int64_t M, const R *A, int64_t lda, const PackedB *pb, int64_t n0,
                             int64_t n1, R beta, R *C, int64_t ldc) {
-  LX_ASSERT(pb->elsize == (int)sizeof(R) && n0 % NR == 0 && n1 <= pb->N);
-  SFX(gemm_region)((R *)gemm_ws_a(g, tid), NULL, 0, 0, 0, M, n0, n1, pb->K, A, lda, NULL, 0, pb, beta, C, ldc);
+  SFX(gemm_packed_multi)(g, tid, M, A, lda, &pb, &C, 1, n0, n1, beta, ldc);
 }
 
 #undef VL

@@ -262,7 +262,7 @@ static void mul_job(void *ctx, int tid, int nt) {
 
 static void mul(Net *n, int64_t len, const float *a, const float *b, float *out, int add) {
   MulJob j = {len, a, b, out, add};
-  pool_run(gemm_pool(n->gemm), mul_job, &j);
+  pool_run_n(gemm_pool(n->gemm), pool_threads_for(gemm_pool(n->gemm), (double)len, 32768.0), mul_job, &j);
 }
 
 int net_step(Net *n, const int32_t *x, const int32_t *y, int64_t T, double alpha, double beta, NetLoss *out) {

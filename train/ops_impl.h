@@ -1,7 +1,18 @@
 /* The training ops of train/ops.h for one element type. Included by ops.c twice with R (float or double),
- * SFX(name) (name_f32 / name_f64) and RF(fn) (the libm function for R: expf or exp) defined. */
+ * SFX(name) (name_f32 / name_f64), RF(fn) (the libm function for R: expf or exp) and RTANH defined. */
 
 static inline R SFX(sigmoid)(R x) { return (R)1 / ((R)1 + RF(exp)(-x)); }
+
+/* Threads for an element-wise job of `work` elements: waking a thread costs about what 32k elements do. */
+static int SFX(threads_for)(Gemm *g, double work) { return pool_threads_for(gemm_pool(g), work, 32768.0); }
+
+/* Threads for the recurrence: each step ends in a barrier, worth it only for about 64k multiply-adds a
+ * thread per step. The hidden units are split in panel-sized ranges, so never more threads than panels. */
+static int SFX(step_threads)(Gemm *g, int64_t B, int64_t H) {
+  int n = pool_threads_for(gemm_pool(g), (double)B * 4.0 * (double)H * (double)H, 65536.0);
+  int64_t panels = (H + SFX(gemm_panel_cols)() - 1) / SFX(gemm_panel_cols)();
+  return panels < n ? (int)panels : n;
+}
 
 /* ---- embedding ------------------------------------------------------------------------------------- */
 
@@ -37,12 +48,12 @@ static void SFX(embed_job)(void *ctx, int tid, int nt) {
 
 void SFX(op_embed_fwd)(Gemm *g, int64_t n, int64_t D, const R *E, const int32_t *tok, const R *rowscale, R *out) {
   SFX(EmbedJob) j = {n, D, E, tok, rowscale, out, 0};
-  pool_run(gemm_pool(g), SFX(embed_job), &j);
+  pool_run_n(gemm_pool(g), SFX(threads_for)(g, (double)n * D), SFX(embed_job), &j);
 }
 
 void SFX(op_embed_bwd)(Gemm *g, int64_t n, int64_t D, const R *dout, const int32_t *tok, const R *rowscale, R *dE) {
   SFX(EmbedJob) j = {n, D, dout, tok, rowscale, dE, 1};
-  pool_run(gemm_pool(g), SFX(embed_job), &j);
+  pool_run_n(gemm_pool(g), SFX(threads_for)(g, (double)n * D), SFX(embed_job), &j);
 }
 
 /* ---- locked dropout -------------------------------------------------------------------------------- */
@@ -66,7 +77,7 @@ static void SFX(lock_job)(void *ctx, int tid, int nt) {
 
 void SFX(op_lockdrop)(Gemm *g, int64_t T, int64_t B, int64_t F, R *x, const R *mask) {
   SFX(LockJob) j = {T, B, F, x, mask};
-  pool_run(gemm_pool(g), SFX(lock_job), &j);
+  pool_run_n(gemm_pool(g), SFX(threads_for)(g, (double)T * B * F), SFX(lock_job), &j);
 }
 
 /* ---- column sums and row fills ------------------------------------------------------------------------ */
@@ -89,23 +100,31 @@ static void SFX(col_job)(void *ctx, int tid, int nt) {
   }
   int64_t c0, c1;
   pool_split(j->V, 16, tid, nt, &c0, &c1);
-  for (int64_t c = c0; c < c1; c++) {
-    R s = 0;
-    for (int64_t r = 0; r < j->n; r++) s += j->Y[r * j->V + c];
-    j->out1[c] += s;
-    if (j->out2) j->out2[c] += s;
+  /* blocks of columns, rows in order: each column is summed top to bottom, as one loop would */
+  for (int64_t cb = c0; cb < c1; cb += 256) {
+    int64_t w = c1 - cb < 256 ? c1 - cb : 256;
+    R acc[256];
+    for (int64_t c = 0; c < w; c++) acc[c] = 0;
+    for (int64_t r = 0; r < j->n; r++) {
+      const R *y = j->Y + r * j->V + cb;
+      for (int64_t c = 0; c < w; c++) acc[c] += y[c];
+    }
+    for (int64_t c = 0; c < w; c++) {
+      j->out1[cb + c] += acc[c];
+      if (j->out2) j->out2[cb + c] += acc[c];
+    }
   }
 }
 
 static void SFX(colsum_add)(Gemm *g, int64_t n, int64_t V, const R *Y, R *out1, R *out2) {
   SFX(ColJob) j = {n, V, Y, out1, out2, NULL};
-  pool_run(gemm_pool(g), SFX(col_job), &j);
+  pool_run_n(gemm_pool(g), SFX(threads_for)(g, (double)n * V), SFX(col_job), &j);
 }
 
 /* rows of dst [n, V] = a (+ b) */
 static void SFX(fill_rows)(Gemm *g, int64_t n, int64_t V, R *dst, const R *a, const R *b) {
   SFX(ColJob) j = {n, V, NULL, (R *)a, (R *)b, dst};
-  pool_run(gemm_pool(g), SFX(col_job), &j);
+  pool_run_n(gemm_pool(g), SFX(threads_for)(g, (double)n * V), SFX(col_job), &j);
 }
 
 /* ---- LSTM -------------------------------------------------------------------------------------------- */
@@ -131,19 +150,22 @@ static void SFX(lstm_fwd_job)(void *ctx, int tid, int nt) {
     const R *cprev = j->Call + t * B * H;
     R *hnext = j->Hall + (t + 1) * B * H, *cnext = j->Call + (t + 1) * B * H;
     R *G = j->gates + t * B * 4 * H;
-    if (u1 > u0)
-      for (int q = 0; q < 4; q++) SFX(gemm_packed_range)(j->g, tid, B, hprev, H, &j->w->fwd[q], u0, u1, 1, G + q * H, 4 * H);
+    if (u1 > u0) {
+      const PackedB *pbs[4] = {&j->w->fwd[0], &j->w->fwd[1], &j->w->fwd[2], &j->w->fwd[3]};
+      R *Cs[4] = {G, G + H, G + 2 * H, G + 3 * H};
+      SFX(gemm_packed_multi)(j->g, tid, B, hprev, H, pbs, Cs, 4, u0, u1, 1, 4 * H);
+    }
     for (int64_t b = 0; b < B; b++) {
       R *z = G + b * 4 * H;
       for (int64_t u = u0; u < u1; u++) {
-        R i = SFX(sigmoid)(z[u]), f = SFX(sigmoid)(z[H + u]), gg = RF(tanh)(z[2 * H + u]), o = SFX(sigmoid)(z[3 * H + u]);
+        R i = SFX(sigmoid)(z[u]), f = SFX(sigmoid)(z[H + u]), gg = RTANH(z[2 * H + u]), o = SFX(sigmoid)(z[3 * H + u]);
         R c = f * cprev[b * H + u] + i * gg;
         z[u] = i;
         z[H + u] = f;
         z[2 * H + u] = gg;
         z[3 * H + u] = o;
         cnext[b * H + u] = c;
-        hnext[b * H + u] = o * RF(tanh)(c);
+        hnext[b * H + u] = o * RTANH(c);
       }
     }
     pool_barrier(gemm_pool(j->g));
@@ -176,7 +198,7 @@ int SFX(op_lstm_fwd)(Gemm *g, LstmWork *w, int64_t T, int64_t B, int64_t I, int6
   SFX(fill_rows)(g, T * B, 4 * H, gates, bih, bhh);
   SFX(gemm)(g, 0, 1, T * B, 4 * H, I, X, I, Wih, I, 1, gates, 4 * H);
   SFX(LstmJob) j = {g, w, T, B, I, H, gates, Hall, Call, NULL, NULL};
-  pool_run(gemm_pool(g), SFX(lstm_fwd_job), &j);
+  pool_run_n(gemm_pool(g), SFX(step_threads)(g, B, H), SFX(lstm_fwd_job), &j);
   return 0;
 }
 
@@ -198,7 +220,7 @@ static void SFX(lstm_bwd_job)(void *ctx, int tid, int nt) {
       for (int64_t u = u0; u < u1; u++) {
         int64_t k = b * H + u;
         R i = z[u], f = z[H + u], gg = z[2 * H + u], o = z[3 * H + u];
-        R tc = RF(tanh)(c[k]);
+        R tc = RTANH(c[k]);
         R dhv = last ? dHt[k] : dHt[k] + dh[k];
         R dcv = dhv * o * ((R)1 - tc * tc);
         if (!last) dcv += dc[k];
@@ -219,7 +241,7 @@ int SFX(op_lstm_bwd)(Gemm *g, LstmWork *w, int64_t T, int64_t B, int64_t I, int6
   int st;
   if ((st = SFX(gemm_pack_b)(g, &w->bwd, 0, 4 * H, H, Whh, H)) || (st = SFX(lstm_scratch)(w, B, H))) return st;
   SFX(LstmJob) j = {g, w, T, B, I, H, (R *)gates, (R *)Hall, (R *)Call, dH, dG};
-  pool_run(gemm_pool(g), SFX(lstm_bwd_job), &j);
+  pool_run_n(gemm_pool(g), SFX(step_threads)(g, B, H), SFX(lstm_bwd_job), &j);
   /* parameter gradients over all steps at once: row n of Hall is h_{t-1} for row n of dG */
   SFX(gemm)(g, 1, 0, 4 * H, H, T * B, dG, 4 * H, Hall, H, 1, dWhh, H);
   SFX(gemm)(g, 1, 0, 4 * H, I, T * B, dG, 4 * H, X, I, 1, dWih, I);
@@ -276,7 +298,7 @@ static void SFX(ce_job)(void *ctx, int tid, int nt) {
 double SFX(op_softmax_ce)(Gemm *g, int64_t n, int64_t V, R *logits, const int32_t *tgt, double grad_scale,
                           double *row_nll) {
   SFX(CeJob) j = {n, V, logits, tgt, grad_scale, row_nll};
-  pool_run(gemm_pool(g), SFX(ce_job), &j);
+  pool_run_n(gemm_pool(g), SFX(threads_for)(g, 8.0 * n * V), SFX(ce_job), &j);
   double total = 0;
   for (int64_t r = 0; r < n; r++) total += row_nll[r];
   return total;

@@ -383,7 +383,9 @@ void optim_step(Optim *o, Pool *pool, float *const *params, const float *const *
   default: break;
   }
   StepJob j = {o, params, grads, k};
-  pool_run(pool, step_job, &j);
+  double total = 0;
+  for (int p = 0; p < o->nparams; p++) total += (double)o->sizes[p];
+  pool_run_n(pool, pool_threads_for(pool, total, 32768.0), step_job, &j);
 }
 
 /* ---- clipping --------------------------------------------------------------------------------------- */

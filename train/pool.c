@@ -24,6 +24,7 @@ struct Pool {
   atomic_int stop;
   PoolFn fn;
   void *ctx;
+  int active; /* threads taking part in the current run */
   atomic_int bar_count;
   atomic_ulong bar_gen;
 };
@@ -57,7 +58,7 @@ static void *worker_main(void *arg) {
     }
     if (atomic_load(&p->stop)) break;
     seen = atomic_load(&p->gen);
-    p->fn(p->ctx, w.tid, p->n);
+    if (w.tid < p->active) p->fn(p->ctx, w.tid, p->active);
     if (atomic_fetch_sub(&p->pending, 1) == 1) {
       pthread_mutex_lock(&p->mu);
       pthread_cond_broadcast(&p->done_cv);
@@ -123,19 +124,29 @@ void pool_free(Pool *p) {
 
 int pool_threads(const Pool *p) { return p->n; }
 
-void pool_run(Pool *p, PoolFn fn, void *ctx) {
-  if (p->n == 1) {
+void pool_run(Pool *p, PoolFn fn, void *ctx) { pool_run_n(p, p->n, fn, ctx); }
+
+int pool_threads_for(const Pool *p, double work, double grain) {
+  double n = work / grain;
+  return n >= p->n ? p->n : n >= 1 ? (int)n : 1;
+}
+
+void pool_run_n(Pool *p, int n, PoolFn fn, void *ctx) {
+  if (n > p->n) n = p->n;
+  if (n <= 1) {
+    p->active = 1;
     fn(ctx, 0, 1);
     return;
   }
   p->fn = fn;
   p->ctx = ctx;
+  p->active = n;
   atomic_store(&p->pending, p->n - 1);
   pthread_mutex_lock(&p->mu);
   atomic_fetch_add(&p->gen, 1);
   pthread_cond_broadcast(&p->start_cv);
   pthread_mutex_unlock(&p->mu);
-  fn(ctx, 0, p->n);
+  fn(ctx, 0, n);
   for (int spins = 0; atomic_load(&p->pending) > 0 && spins < SPINS; spins++) cpu_relax();
   if (atomic_load(&p->pending) > 0) {
     pthread_mutex_lock(&p->mu);
@@ -145,9 +156,9 @@ void pool_run(Pool *p, PoolFn fn, void *ctx) {
 }
 
 void pool_barrier(Pool *p) {
-  if (p->n == 1) return;
+  if (p->n == 1 || p->active <= 1) return;
   unsigned long g = atomic_load(&p->bar_gen);
-  if (atomic_fetch_add(&p->bar_count, 1) == p->n - 1) {
+  if (atomic_fetch_add(&p->bar_count, 1) == p->active - 1) {
     atomic_store(&p->bar_count, 0);
     atomic_fetch_add(&p->bar_gen, 1);
     return;

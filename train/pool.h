@@ -20,6 +20,11 @@ void pool_free(Pool *p); /* accepts NULL */
 int pool_threads(const Pool *p);
 /* Runs fn(ctx, tid, n) on threads 0..n-1 and waits for all. Not reentrant (fn must not call pool_run). */
 void pool_run(Pool *p, PoolFn fn, void *ctx);
+/* The same on the first n threads only (1 <= n; more than the pool has are capped): small jobs run on
+ * fewer threads, where a barrier would cost more than the work it splits. */
+void pool_run_n(Pool *p, int n, PoolFn fn, void *ctx);
+/* How many threads a job of `work` units should use: one per `grain` units, at least 1, at most all. */
+int pool_threads_for(const Pool *p, double work, double grain);
 /* Inside fn: waits until every thread of the run has reached this barrier. */
 void pool_barrier(Pool *p);
 /* The share [*lo, *hi) of n items for thread tid of nt, in chunks that are multiples of `align` (except
