@@ -4,7 +4,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
-.PHONY: all build demo test test-asan clean
+.PHONY: all build demo test test-asan fuzz clean
 
 all: build
 
@@ -30,5 +30,10 @@ test-asan:
 	cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		ctest --output-on-failure -j $(JOBS)
 
+# libFuzzer targets for the spec parser, pipeline text and safetensors/weights (FUZZ_SECONDS each, default 60).
+fuzz:
+	@tools/deps.sh fuzz
+	@tools/fuzz.sh
+
 clean:
-	rm -rf $(BUILD) build-asan
+	rm -rf $(BUILD) build-asan build-fuzz

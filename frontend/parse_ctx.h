@@ -1,6 +1,8 @@
 /* State shared by the reentrant lexer and parser of one parse (Flex's yyextra, Bison's %param). */
 #ifndef LSTMC_FRONTEND_PARSE_CTX_H
 #define LSTMC_FRONTEND_PARSE_CTX_H
+#include <setjmp.h>
+
 #include "frontend/ast.h"
 #include "frontend/diag.h"
 
@@ -14,6 +16,11 @@ typedef struct ParseCtx {
   const char *last_text;
   SrcLoc braces[64];  /* open '{' (innermost last), for "not closed" messages */
   int nbraces;
+  /* Flex's own allocations, so that an allocation failure can unwind with longjmp (flex would exit) and
+   * free them all. */
+  void *scanner_allocs[16];
+  int nscanner_allocs;
+  jmp_buf *oom;
   AstStmt *stmts;     /* results */
   AstPipeline *pipeline;
 } ParseCtx;

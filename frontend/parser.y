@@ -31,6 +31,11 @@ int yylex(YYSTYPE *lval, YYLTYPE *lloc, yyscan_t scanner);
 #include <setjmp.h>
 #include <string.h>
 
+/* The parser stack never grows past its initial size, so Bison never calls malloc (a longjmp out of the
+ * lexer on allocation failure would leak it). 200 levels is far beyond any spec's nesting; deeper input
+ * ends with "memory exhausted", reported as nesting too deep. */
+#define YYMAXDEPTH 200
+
 #include "support/alloc.h"
 
 static SrcLoc to_loc(const ParseCtx *c, YYLTYPE l) {
@@ -40,7 +45,11 @@ static SrcLoc to_loc(const ParseCtx *c, YYLTYPE l) {
 
 static void yyerror(YYLTYPE *loc, yyscan_t scanner, ParseCtx *ctx, const char *msg) {
   (void)scanner;
-  diag_error(ctx->diag, to_loc(ctx, *loc), "%s", msg);
+  /* Bison's only own message is its stack limit (see YYMAXDEPTH). */
+  if (!strcmp(msg, "memory exhausted"))
+    diag_error(ctx->diag, to_loc(ctx, *loc), "blocks are nested too deeply (more than %d levels)", YYMAXDEPTH / 2);
+  else
+    diag_error(ctx->diag, to_loc(ctx, *loc), "%s", msg);
 }
 
 #define NEW(T) ((T *)arena_alloc(ctx->arena, sizeof(T)))
@@ -221,16 +230,16 @@ static int run_parser(ParseCtx *ctx, const char *text, size_t len) {
     diag_error(ctx->diag, (SrcLoc){ctx->file, 0, 0, 0, 0}, "input is larger than 1 GiB");
     return LSTMC_ERR_PARSE;
   }
+  jmp_buf oom;
+  ctx->oom = &oom;
+  if (setjmp(oom)) return lx_nomem("parsing"); /* the lexer freed its blocks (lexer.l) */
   yyscan_t scanner;
   if (yylex_init_extra(ctx, &scanner)) return lx_nomem("starting the lexer");
-  if (!yy_scan_bytes(text, (int)len, scanner)) {
-    yylex_destroy(scanner);
-    return lx_nomem("starting the lexer");
-  }
+  yy_scan_bytes(text, (int)len, scanner);
   int before = ctx->diag->nerrors;
   int rc = yyparse(scanner, ctx);
   yylex_destroy(scanner);
-  if (ctx->arena->failed || rc == 2) return lx_nomem("parsing");
+  if (ctx->arena->failed) return lx_nomem("parsing");
   if (rc != 0 && ctx->diag->nerrors == before)
     diag_error(ctx->diag, (SrcLoc){ctx->file, 0, 0, 0, 0}, "syntax error");
   return ctx->diag->nerrors > before ? diag_status(ctx->diag) : 0;

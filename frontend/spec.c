@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "ir/graph.h"
 #include "support/alloc.h"
@@ -20,6 +21,11 @@ int read_file(const char *path, char **data, size_t *len) {
   *len = 0;
   FILE *f = fopen(path, "rb");
   if (!f) return lx_fail(LSTMC_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
+  struct stat sbuf;
+  if (fstat(fileno(f), &sbuf) == 0 && S_ISDIR(sbuf.st_mode)) {
+    fclose(f);
+    return lx_fail(LSTMC_ERR_IO, "cannot read '%s': it is a directory", path);
+  }
   size_t cap = 1 << 16, n = 0;
   char *buf = lx_malloc(cap + 1);
   if (!buf) {

@@ -5,11 +5,19 @@
 #include <math.h>
 
 #include "runtime/weights.h"
+#include <stdio.h>
+
 #include "support/err.h"
+#include "support/limits.h"
 #include "support/rng.h"
 
 int weights_init(Graph *g, uint64_t seed) {
   if (g->vocab_size <= 0) return lx_fail(LSTMC_ERR_USAGE, "initialization needs the vocabulary size");
+  int64_t params = graph_param_count(g, NULL, NULL);
+  char what[160];
+  snprintf(what, sizeof what, "a model of %lld parameters (f32)", (long long)params);
+  int st = lx_check_mem((uint64_t)params * sizeof(float), what);
+  if (st) return st;
   for (int i = 0; i < g->nslots; i++) {
     WeightSlot *s = &g->slots[i];
     double range = 0;

@@ -6,6 +6,8 @@
  * the header's member count. The writer validates its arguments completely before it creates any file. */
 #include "runtime/safetensors.h"
 
+#include "support/limits.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -371,6 +373,13 @@ int st_read_file(const char *path, StFile **out) {
     return lx_fail(LSTMC_ERR_NOMEM, "%s: file of %jd bytes does not fit in memory", path, (intmax_t)st.st_size);
   }
   size_t len = (size_t)st.st_size, got = 0;
+  char what[600];
+  snprintf(what, sizeof what, "%s: reading this file", path);
+  int cap = lx_check_mem((uint64_t)len, what);
+  if (cap) {
+    close(fd);
+    return cap;
+  }
   uint8_t *buf = lx_malloc(len);
   if (!buf) {
     close(fd);
@@ -542,7 +551,8 @@ static int write_all(int fd, const void *data, size_t n) {
 static int write_atomically(const char *path, const char *tmp, const char *dir, const char *header, size_t hlen,
                             const StWriteTensor *t, const WriteSlot *slots, int n) {
   int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-  if (fd < 0) return lx_fail(LSTMC_ERR_IO, "%s: cannot create '%s': %s", path, tmp, strerror(errno));
+  /* The message names the destination: the temporary name (with a process id) means nothing to a user. */
+  if (fd < 0) return lx_fail(LSTMC_ERR_IO, "%s: cannot create the file: %s", path, strerror(errno));
   uint8_t lenbuf[8];
   for (int i = 0; i < 8; i++) lenbuf[i] = (uint8_t)((uint64_t)hlen >> (8 * i));
   const char *step = "write";

@@ -302,12 +302,14 @@ int weights_load(Graph *g, const char *path) {
   StFile *f = NULL;
   int st = st_read_file(path, &f);
   if (st) return st;
-  st = weights_load_st(g, f, NULL);
+  st = weights_bind(g, f);
   st_free(f);
   return st;
 }
 
-int weights_load_st(Graph *g, const StFile *f, const char *skip_prefix) {
+int weights_bind(Graph *g, const StFile *f) { return weights_bind_skip(g, f, NULL); }
+
+int weights_bind_skip(Graph *g, const StFile *f, const char *skip_prefix) {
   const char *path = f->path;
   int st;
   Loader L = {path, f, NULL, NULL};
@@ -339,6 +341,17 @@ int weights_load_st(Graph *g, const StFile *f, const char *skip_prefix) {
   if (g->vocab_size > 0 && g->vocab_size != vocab->n) {
     st = lx_fail(LSTMC_ERR_SHAPE, "%s: the vocabulary has %lld tokens but the spec says %lld", path, (long long)vocab->n,
                  (long long)g->vocab_size);
+    goto done;
+  }
+  /* A vocabulary that disagrees with the embedding is the likelier mistake than a wrong shape: say so. */
+  const StTensor *enc = st_find(f, "encoder.weight");
+  if (enc && enc->ndim == 2 && enc->shape[0] != vocab->n) {
+    if (g->vocab_kind == VOCAB_BYTES)
+      st = lx_fail(LSTMC_ERR_SHAPE, "%s: 'encoder.weight' has %lld rows, but a bytes model has 256 tokens", path,
+                   (long long)enc->shape[0]);
+    else
+      st = lx_fail(LSTMC_ERR_SHAPE, "%s: the vocabulary ('lstmc.vocab') has %lld tokens, but 'encoder.weight' has %lld rows",
+                   path, (long long)vocab->n, (long long)enc->shape[0]);
     goto done;
   }
   graph_set_vocab_size(g, vocab->n);

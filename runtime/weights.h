@@ -13,13 +13,15 @@
 
 #include "ir/graph.h"
 
-/* Loads every slot's tensor and the vocabulary. Errors name the file and the tensor. */
-int weights_load(Graph *g, const char *path);
-/* The same for a file already read (f->path names it in messages). Tensors whose names start with
- * skip_prefix (when not NULL) are left to the caller instead of being "unexpected" (training checkpoints
- * keep their optimizer state that way). */
 struct StFile;
-int weights_load_st(Graph *g, const struct StFile *f, const char *skip_prefix);
+/* Loads every slot's tensor and the vocabulary. Errors name the file and the tensor. On failure the graph
+ * keeps no weights. */
+int weights_load(Graph *g, const char *path);
+/* The same from a safetensors file already read (runtime/safetensors.h); f stays the caller's. */
+int weights_bind(Graph *g, const struct StFile *f);
+/* weights_bind, leaving the tensors whose names start with skip_prefix to the caller instead of calling
+ * them "unexpected" (training checkpoints keep their optimizer state that way). */
+int weights_bind_skip(Graph *g, const struct StFile *f, const char *skip_prefix);
 /* Writes all slots (and the vocabulary) atomically. extra_keys/values: more metadata (may be NULL). */
 int weights_save(const Graph *g, const char *path, const char *const *extra_keys, const char *const *extra_values,
                  int nextra);

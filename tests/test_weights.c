@@ -170,6 +170,22 @@ static void write_st(const char *path, StWriteTensor *t, int n, const char *voca
   CHECK(st_write_file(path, t, n, k, v, vocab ? 1 : 0) == 0);
 }
 
+/* The dense f32 tensors of g as writer descriptors (pointing into g), to be corrupted one at a time. */
+static int write_descriptors(const Graph *g, StWriteTensor *t) {
+  for (int i = 0; i < g->nslots; i++) {
+    const Tensor *x = g->slots[i].t;
+    memset(&t[i], 0, sizeof t[i]);
+    t[i].name = x->name;
+    t[i].dtype = ST_F32;
+    t[i].ndim = x->ndim;
+    t[i].shape[0] = x->rows;
+    t[i].shape[1] = x->cols;
+    t[i].data = x->codes;
+    t[i].nbytes = (size_t)x->rows * x->stride;
+  }
+  return g->nslots;
+}
+
 static int load_error(const char *spec, const char *path, int want_status, const char *want) {
   Graph *g = make_graph(spec, 0);
   if (!g) return 0;
@@ -189,18 +205,7 @@ static void test_bad_weights(void) {
   CHECK(weights_save(g, good, NULL, NULL, 0) == 0);
   /* tensors of the good model as write descriptors, to corrupt one at a time */
   StWriteTensor t[16];
-  int n = g->nslots;
-  for (int i = 0; i < n; i++) {
-    const Tensor *x = g->slots[i].t;
-    memset(&t[i], 0, sizeof t[i]);
-    t[i].name = x->name;
-    t[i].dtype = ST_F32;
-    t[i].ndim = x->ndim;
-    t[i].shape[0] = x->rows;
-    t[i].shape[1] = x->cols;
-    t[i].data = x->codes;
-    t[i].nbytes = (size_t)x->rows * x->stride;
-  }
+  int n = write_descriptors(g, t);
   snprintf(path, sizeof path, "%s/bad.safetensors", tmpdir);
 
   write_st(path, t, n - 1, NULL); /* drops decoder.bias */
@@ -262,17 +267,7 @@ static void test_bad_weights(void) {
   Graph *c = make_graph(chars_spec, 3);
   CHECK(weights_init(c, 1) == 0);
   StWriteTensor ct[8];
-  for (int i = 0; i < c->nslots; i++) {
-    const Tensor *x = c->slots[i].t;
-    memset(&ct[i], 0, sizeof ct[i]);
-    ct[i].name = x->name;
-    ct[i].dtype = ST_F32;
-    ct[i].ndim = x->ndim;
-    ct[i].shape[0] = x->rows;
-    ct[i].shape[1] = x->cols;
-    ct[i].data = x->codes;
-    ct[i].nbytes = (size_t)x->rows * x->stride;
-  }
+  write_descriptors(c, ct);
   write_st(path, ct, c->nslots, NULL);
   load_error(chars_spec, path, LSTMC_ERR_FORMAT, "no vocabulary (metadata key 'lstmc.vocab'); a chars model needs one");
   write_st(path, ct, c->nslots, "[\"a\", \"b\"");
@@ -280,7 +275,7 @@ static void test_bad_weights(void) {
   write_st(path, ct, c->nslots, "[\"a\", \"b\", \"a\"]");
   load_error(chars_spec, path, LSTMC_ERR_FORMAT, "vocabulary token 2 ('a') appears twice");
   write_st(path, ct, c->nslots, "[\"a\", \"b\", \"c\", \"d\"]");
-  load_error(chars_spec, path, LSTMC_ERR_SHAPE, "tensor 'encoder.weight' has shape [3, 8], but the spec needs [4, 8]");
+  load_error(chars_spec, path, LSTMC_ERR_SHAPE, "the vocabulary ('lstmc.vocab') has 4 tokens, but 'encoder.weight' has 3 rows");
   write_st(path, ct, c->nslots, "[\"a\", \"b\", \"c\"]");
   Graph *ok = make_graph(chars_spec, 0);
   CHECK(weights_load(ok, path) == 0);

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* ---- option parsing ------------------------------------------------------------------------------ */
 
@@ -121,8 +122,10 @@ int require(const Args *a, const char *name) {
 
 int read_whole(const char *path, char **data, size_t *len) {
   FILE *f = fopen(path, "rb");
-  if (!f) {
-    fprintf(stderr, "lstmc: error: cannot open '%s': %s\n", path, strerror(errno));
+  struct stat sbuf;
+  if (!f || (fstat(fileno(f), &sbuf) == 0 && S_ISDIR(sbuf.st_mode))) {
+    fprintf(stderr, "lstmc: error: cannot open '%s': %s\n", path, f ? "it is a directory" : strerror(errno));
+    if (f) fclose(f);
     return 1;
   }
   size_t cap = 1 << 20, n = 0;

@@ -105,8 +105,17 @@ int cmd_eval(Args *a) {
   lstmc_session_opts so = {0};
   so.target = arg_str(a, "target");
   so.threads = (int)threads;
-  if ((st = lstmc_tokenize(m, text, len, data, &ids, &n)) || (st = lstmc_session_create(m, &so, &s)) ||
-      (st = lstmc_session_eval(s, ids, n, &r))) {
+  if ((st = lstmc_tokenize(m, text, len, data, &ids, &n)) || (st = lstmc_session_create(m, &so, &s))) {
+    rc = fail(st);
+    goto done;
+  }
+  if (n < 2) {
+    fprintf(stderr, "lstmc: error: %s: the text has %lld token%s; evaluation needs at least 2\n", data, (long long)n,
+            n == 1 ? "" : "s");
+    rc = 1;
+    goto done;
+  }
+  if ((st = lstmc_session_eval(s, ids, n, &r))) {
     rc = fail(st);
     goto done;
   }

@@ -164,7 +164,7 @@ int ckpt_open(const char *path, Graph *g, const char *fingerprint, StFile **out,
     st = lx_fail(LSTMC_ERR_FORMAT, "%s: checkpoint metadata has no valid 'data_hash'", path);
     goto fail;
   }
-  if ((st = weights_load_st(g, f, "train."))) goto fail;
+  if ((st = weights_bind_skip(g, f, "train."))) goto fail;
   json_free(meta);
   json_free(mine);
   *out = f;

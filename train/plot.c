@@ -49,11 +49,8 @@ static int read_log(const char *path, Series *s) {
   memset(s, 0, sizeof *s);
   char *text;
   size_t len;
-  int st = read_file(path, &text, &len);
-  if (st) {
-    if (st != LSTMC_ERR_NOMEM) lx_err_prefix("cannot read '%s'", path);
-    return st;
-  }
+  int st = read_file(path, &text, &len); /* its message names the file */
+  if (st) return st;
   int cap = 16, col_e = -1, col_t = -1, col_v = -1, lineno = 0;
   s->epoch = lx_malloc((size_t)cap * sizeof(double));
   s->train = lx_malloc((size_t)cap * sizeof(double));

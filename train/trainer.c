@@ -105,12 +105,6 @@ static char *make_fingerprint(const Trainer *t) {
   return r;
 }
 
-static int read_text(const char *path, char **text, size_t *len) {
-  int st = read_file(path, text, len);
-  if (st && st != LSTMC_ERR_NOMEM) lx_err_prefix("cannot read '%s'", path);
-  return st;
-}
-
 /* The vocabulary of a chars/words model is built, as AWD-LSTM's Corpus does, from all the text it will
  * see: the training data and the validation data. */
 static int build_vocab(Trainer *t, const char *train, size_t tlen, const char *valid, size_t vlen) {
@@ -186,8 +180,8 @@ static int load_data(Trainer *t, char **train_text, size_t *tlen, char **valid_t
   if (!data)
     return lx_fail(LSTMC_ERR_USAGE, "%s: no training data: give --data FILE or 'data \"FILE\";' in the train block", t->spec->path);
   if (!(t->data_path = lx_strdup(data)) || (valid && !(t->valid_path = lx_strdup(valid)))) return lx_nomem("starting training");
-  int st = read_text(data, train_text, tlen);
-  if (!st && valid) st = read_text(valid, valid_text, vlen);
+  int st = read_file(data, train_text, tlen);
+  if (!st && valid) st = read_file(valid, valid_text, vlen);
   return st;
 }
 

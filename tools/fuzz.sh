@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets (fuzz/) with clang + ASan + UBSan and runs each for FUZZ_SECONDS (default 60).
+# Seed corpora come from the repository: examples and golden diagnostics for the spec target, pipelines
+# from specs and tests for the pipeline target, weights files for the safetensors target. Any input that
+# crashes is kept in build-fuzz/crashes/ and fails the run; add it to tests/bad/fuzz/ as a regression test.
+set -euo pipefail
+seconds=${FUZZ_SECONDS:-60}
+build=build-fuzz
+if [ ! -f $build/CMakeCache.txt ]; then
+  CC=clang cmake -S . -B $build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLSTMC_FUZZ=ON -DLSTMC_WITH_LLVM=OFF >/dev/null
+fi
+cmake --build $build -j "$(nproc)" >/dev/null
+corpus=$build/corpus
+mkdir -p $corpus/spec $corpus/pipeline $corpus/safetensors $build/crashes
+cp examples/*.lstm tests/parse/*.lstm tests/golden/*/model.lstm $corpus/spec/ 2>/dev/null || true
+find tests -name '*.lstm' -path '*bad*' -exec cp {} $corpus/spec/ \; 2>/dev/null || true
+grep -ho 'passes "[^"]*"' examples/*.lstm | sed 's/^passes "//; s/"$//' | while read -r p; do
+  printf '%s' "$p" > "$corpus/pipeline/$(printf '%s' "$p" | md5sum | cut -c1-12)"; done
+for p in 'prune{sparsity=0.8}' 'column-combine{alpha=8,gamma=0.5,block=256},conflict-prune' \
+         'quantize{bits=4,rounding=stochastic,seed=3}' 'weight-drop,prune{scope=row,skip=encoder.weight|decoder.*}'; do
+  printf '%s' "$p" > "$corpus/pipeline/$(printf '%s' "$p" | md5sum | cut -c1-12)"; done
+find tests/golden -name '*.safetensors' -size -200k -exec cp {} $corpus/safetensors/ \;
+find tests -path '*bad*' -name '*.safetensors' -exec cp {} $corpus/safetensors/ \; 2>/dev/null || true
+status=0
+for target in spec pipeline safetensors; do
+  bin=$build/fuzz/fuzz_$target
+  [ -x "$bin" ] || continue
+  echo "fuzz_$target: ${seconds}s"
+  if ! ASAN_OPTIONS=detect_leaks=1 "$bin" -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 \
+      -artifact_prefix="$build/crashes/${target}-" "$corpus/$target" > "$build/fuzz_$target.log" 2>&1; then
+    echo "fuzz_$target FAILED (see $build/fuzz_$target.log and $build/crashes/)"; tail -30 "$build/fuzz_$target.log"; status=1
+  else
+    grep -E '^(Done|#[0-9]+ *DONE)' "$build/fuzz_$target.log" | tail -1 || true
+  fi
+done
+exit $status
