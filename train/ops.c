@@ -11,8 +11,9 @@ void lstm_work_free(LstmWork *w) {
   gemm_packed_free(&w->bwd);
   lx_free(w->dh);
   lx_free(w->dc);
-  w->dh = w->dc = NULL;
-  w->cap = 0;
+  lx_free(w->db);
+  w->dh = w->dc = w->db = NULL;
+  w->cap = w->db_cap = 0;
 }
 
 /* tanhf through expf, which glibc computes several times faster than tanhf: a Taylor polynomial below

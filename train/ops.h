@@ -21,6 +21,8 @@ typedef struct LstmWork {
   PackedB fwd[4], bwd;
   void *dh, *dc; /* [B·H] of the op's element type */
   size_t cap;    /* bytes in dh and dc */
+  void *db;      /* [4H]: the bias gradient, summed by the thread that owns each unit */
+  size_t db_cap;
 } LstmWork;
 void lstm_work_free(LstmWork *w);
 

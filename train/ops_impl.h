@@ -173,7 +173,14 @@ static void SFX(lstm_fwd_job)(void *ctx, int tid, int nt) {
 }
 
 static int SFX(lstm_scratch)(LstmWork *w, int64_t B, int64_t H) {
-  size_t need = (size_t)(B * H) * sizeof(R);
+  size_t need = (size_t)(B * H) * sizeof(R), need_db = (size_t)(4 * H) * sizeof(R);
+  if (need_db > w->db_cap) {
+    void *db = lx_malloc(need_db);
+    if (!db) return lx_nomem("allocating LSTM scratch");
+    lx_free(w->db);
+    w->db = db;
+    w->db_cap = need_db;
+  }
   if (need <= w->cap) return 0;
   void *dh = lx_malloc(need), *dc = lx_malloc(need);
   if (!dh || !dc) {
@@ -206,7 +213,9 @@ static void SFX(lstm_bwd_job)(void *ctx, int tid, int nt) {
   SFX(LstmJob) *j = ctx;
   int64_t B = j->B, H = j->H, u0, u1;
   pool_split(H, SFX(gemm_panel_cols)(), tid, nt, &u0, &u1);
-  R *dh = j->w->dh, *dc = j->w->dc;
+  R *dh = j->w->dh, *dc = j->w->dc, *db = j->w->db;
+  for (int q = 0; q < 4; q++)
+    for (int64_t u = u0; u < u1; u++) db[q * H + u] = 0;
   for (int64_t t = j->T - 1; t >= 0; t--) {
     int last = t == j->T - 1;
     R *dGt = j->dG + t * B * 4 * H;
@@ -229,6 +238,11 @@ static void SFX(lstm_bwd_job)(void *ctx, int tid, int nt) {
         dz[2 * H + u] = dcv * i * ((R)1 - gg * gg);
         dz[3 * H + u] = dhv * tc * o * ((R)1 - o);
         dc[k] = dcv * f;
+        /* the bias gradient, here while the values are in registers, by the thread owning unit u */
+        db[u] += dz[u];
+        db[H + u] += dz[H + u];
+        db[2 * H + u] += dz[2 * H + u];
+        db[3 * H + u] += dz[3 * H + u];
       }
     }
     pool_barrier(gemm_pool(j->g));
@@ -245,7 +259,11 @@ int SFX(op_lstm_bwd)(Gemm *g, LstmWork *w, int64_t T, int64_t B, int64_t I, int6
   /* parameter gradients over all steps at once: row n of Hall is h_{t-1} for row n of dG */
   SFX(gemm)(g, 1, 0, 4 * H, H, T * B, dG, 4 * H, Hall, H, 1, dWhh, H);
   SFX(gemm)(g, 1, 0, 4 * H, I, T * B, dG, 4 * H, X, I, 1, dWih, I);
-  SFX(colsum_add)(g, T * B, 4 * H, dG, dbih, dbhh);
+  const R *db = w->db;
+  for (int64_t i = 0; i < 4 * H; i++) {
+    dbih[i] += db[i];
+    dbhh[i] += db[i];
+  }
   if (dX) SFX(gemm)(g, 0, 0, T * B, I, 4 * H, dG, 4 * H, Wih, I, 0, dX, I);
   return 0;
 }
