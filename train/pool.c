@@ -1,13 +1,18 @@
 /* The worker pool behind the training engine: threads wait for a generation counter to move, run the
- * job, and count themselves out. Waiting spins briefly and then sleeps on a condition variable, and the
- * barrier spins and then yields, because the engine's barriers are short (one LSTM step) but the machine
- * may be shared: a thread that only spun would steal the core its partner needs. */
+ * job, and count themselves out. Every wait spins briefly and then sleeps (a condition variable for jobs, a
+ * futex for barriers): the engine's barriers are short (one LSTM step), but the machine may be shared, and
+ * a thread that kept spinning or yielding would hold the core its descheduled partner needs to arrive. */
 #include "train/pool.h"
 
+#include <limits.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#endif
 
 #include "support/alloc.h"
 #include "support/err.h"
@@ -26,7 +31,8 @@ struct Pool {
   void *ctx;
   int active; /* threads taking part in the current run */
   atomic_int bar_count;
-  atomic_ulong bar_gen;
+  atomic_int bar_gen;      /* a futex word */
+  atomic_int bar_sleepers; /* threads asleep on bar_gen */
 };
 
 typedef struct Worker {
@@ -155,17 +161,38 @@ void pool_run_n(Pool *p, int n, PoolFn fn, void *ctx) {
   }
 }
 
+static void futex_wait(atomic_int *word, int expected) {
+#ifdef __linux__
+  syscall(SYS_futex, (int *)word, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);
+#else
+  (void)word, (void)expected;
+  sched_yield();
+#endif
+}
+
+static void futex_wake_all(atomic_int *word) {
+#ifdef __linux__
+  syscall(SYS_futex, (int *)word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+#else
+  (void)word;
+#endif
+}
+
 void pool_barrier(Pool *p) {
   if (p->n == 1 || p->active <= 1) return;
-  unsigned long g = atomic_load(&p->bar_gen);
+  int g = atomic_load(&p->bar_gen);
   if (atomic_fetch_add(&p->bar_count, 1) == p->active - 1) {
     atomic_store(&p->bar_count, 0);
     atomic_fetch_add(&p->bar_gen, 1);
+    /* a sleeper counted itself before checking bar_gen in the kernel, so none is missed */
+    if (atomic_load(&p->bar_sleepers) > 0) futex_wake_all(&p->bar_gen);
     return;
   }
-  for (int spins = 0; atomic_load(&p->bar_gen) == g; spins++) {
-    if (spins < SPINS) cpu_relax();
-    else sched_yield();
+  for (int spins = 0; spins < SPINS && atomic_load(&p->bar_gen) == g; spins++) cpu_relax();
+  while (atomic_load(&p->bar_gen) == g) {
+    atomic_fetch_add(&p->bar_sleepers, 1);
+    futex_wait(&p->bar_gen, g);
+    atomic_fetch_sub(&p->bar_sleepers, 1);
   }
 }
 
