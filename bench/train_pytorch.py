@@ -153,13 +153,14 @@ def main():
     layers, tr = parse_spec(a.spec)
     torch.manual_seed(tr["seed"])
     np.random.seed(tr["seed"])
-    train_text = open(a.data, encoding="utf-8", errors="strict").read()
-    valid_text = open(a.valid, encoding="utf-8").read()
     kind = [l for l in layers if l[0] == "vocab"][0][1]
     if kind == "bytes":
-        vocab = [chr(i) for i in range(256)]
-        enc = lambda s: list(s.encode("utf-8"))
+        train_text, valid_text = open(a.data, "rb").read(), open(a.valid, "rb").read()
+        vocab = list(range(256))
+        enc = list
     else:
+        train_text = open(a.data, encoding="utf-8", errors="strict").read()
+        valid_text = open(a.valid, encoding="utf-8").read()
         vocab = sorted(set(train_text + "\n" + valid_text))
         index = {c: i for i, c in enumerate(vocab)}
         enc = lambda s: [index[c] for c in s]

@@ -114,6 +114,11 @@ static int build_vocab(Trainer *t, const char *train, size_t tlen, const char *v
   if (g->vocab_kind == VOCAB_BYTES) {
     if (!(v = vocab_new_bytes())) return LSTMC_ERR_NOMEM;
   } else {
+    if (valid) { /* the valid text's own errors (invalid UTF-8) name its file and offsets, not the joined text's */
+      if ((st = vocab_build(g->vocab_kind, valid, vlen, t->valid_path, &v))) return st;
+      vocab_free(v);
+      v = NULL;
+    }
     char *all = lx_malloc(tlen + vlen + 2);
     if (!all) return lx_nomem("building the vocabulary");
     memcpy(all, train, tlen);
