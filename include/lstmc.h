@@ -77,6 +77,39 @@ int lstmc_model_get_info(const lstmc_model *m, lstmc_model_info *out);
  * byte offset …). *ids is allocated; release with lstmc_free. */
 int lstmc_tokenize(const lstmc_model *m, const char *text, size_t len, const char *name, int32_t **ids, int64_t *n);
 
+/* Pass pipelines (docs/passes.md). */
+typedef struct lstmc_pass_opts {
+  int stats;               /* per pass: weights kept, groups, conflicts pruned, utilization, bytes (stderr) */
+  int time_passes;         /* seconds per pass (stderr) */
+  int verify_each;         /* run the IR verifier after every pass */
+  const char *print_after; /* print the IR after every run of this pass (stderr); NULL: never */
+  int print_after_all;
+  int training;            /* a training graph: weight-drop keeps the DropConnect */
+  int verbose;             /* say on stderr when the spec's pipeline is not applied again */
+  const char *source;      /* the name of the pipeline text in messages (NULL: "pipeline"); the CLI says "--passes" */
+} lstmc_pass_opts;
+
+/* Runs a pass pipeline over the model's loaded weights. `pipeline` is text such as
+ * "prune{sparsity=0.8},column-combine{alpha=8,gamma=0.5},conflict-prune,quantize{bits=8}" ("" runs
+ * nothing), or NULL for the spec's `passes` line — which is not applied when the loaded weights record a
+ * pipeline already (metadata lstmc.pipeline; with stats or verbose set, stderr says so). The text that ran
+ * is appended to the model's record, which lstmc_model_save_weights writes. Every failure is reported on
+ * stderr, with its place and pipeline position when it has one ("--passes:1:20: error: pass 2
+ * (column-combine): …", the source line and a caret); lstmc_errmsg() gives the first message. A failing
+ * pass leaves the weights as the pass before it made them. opts may be NULL. */
+int lstmc_model_apply_passes(lstmc_model *m, const char *pipeline, const lstmc_pass_opts *opts);
+/* The pipeline applied to the model's weights (recorded in the file or run since), or NULL when none.
+ * Owned by the model; valid until its weights or pipeline change. */
+const char *lstmc_model_pipeline(const lstmc_model *m);
+/* The pass registry as text: every pass, its summary, its options with ranges and defaults. *text is
+ * allocated; release with lstmc_free. */
+int lstmc_passes_list(char **text);
+/* A systolic-array report of the model's matrix products as they are now (run the pipeline first): per
+ * matrix and in total, tiles before and after column combining, utilization and cycles per timestep on an
+ * array of array_rows × array_cols cells (cost model in docs/passes.md); text or one JSON object.
+ * *text is allocated; release with lstmc_free. */
+int lstmc_model_report(const lstmc_model *m, int array_rows, int array_cols, int json, char **text);
+
 /* Releases memory that lstmc allocated for the caller. Accepts NULL. */
 void lstmc_free(void *p);
 

@@ -53,7 +53,16 @@ void graph_free(Graph *g) {
   vocab_free(g->vocab);
   lx_free(g->name);
   lx_free(g->spec_file);
+  lx_free(g->pipeline);
   lx_free(g);
+}
+
+int graph_set_pipeline(Graph *g, const char *text) {
+  char *copy = NULL;
+  if (text && !(copy = lx_strdup(text))) return lx_nomem("recording the pipeline");
+  lx_free(g->pipeline);
+  g->pipeline = copy;
+  return 0;
 }
 
 int graph_add_node(Graph *g, const Node *n) {
@@ -151,6 +160,7 @@ Graph *graph_clone(const Graph *g) {
   c->vocab_size = g->vocab_size;
   if (g->spec_file && !(c->spec_file = lx_strdup(g->spec_file))) goto oom;
   if (g->vocab && !(c->vocab = vocab_clone(g->vocab))) goto oom;
+  if (graph_set_pipeline(c, g->pipeline)) goto fail;
   for (int i = 0; i < g->nnodes; i++)
     if (graph_add_node(c, &g->nodes[i]) < 0) goto fail;
   for (int i = 0; i < g->nslots; i++) {

@@ -63,6 +63,9 @@ typedef struct Graph {
   WeightSlot *slots;
   int nslots, cap_slots;
   char *spec_file; /* for messages; owned */
+  /* The pass pipeline already applied to these weights (canonical text, "" for an explicitly empty one),
+   * recorded in and read from the weights file's metadata `lstmc.pipeline`; NULL when none. Owned. */
+  char *pipeline;
 } Graph;
 
 Graph *graph_new(const char *name, int vocab_kind);
@@ -75,6 +78,8 @@ int graph_add_slot(Graph *g, const char *name, int ndim, int64_t rows, int64_t c
 int graph_find_slot(const Graph *g, const char *name);
 /* Sets the vocabulary size and fixes the shapes that depend on it. */
 void graph_set_vocab_size(Graph *g, int64_t v);
+/* Replaces the recorded pipeline (copied; NULL clears it). 0 or LSTMC_ERR_NOMEM. */
+int graph_set_pipeline(Graph *g, const char *text);
 /* Installs a tensor into a slot (takes ownership, frees the old one). */
 void graph_set_tensor(Graph *g, int slot, Tensor *t);
 /* 1 when every slot holds a tensor. */

@@ -15,6 +15,11 @@ int graph_print(const Graph *g, StrBuf *o) {
   sb_printf(o, "model %s vocab=%s V=", g->name, vocab_kind_name(g->vocab_kind));
   if (g->vocab_size > 0) sb_printf(o, "%lld\n", (long long)g->vocab_size);
   else sb_puts(o, "?\n");
+  if (g->pipeline) {
+    sb_puts(o, "  pipeline ");
+    sb_json_string(o, g->pipeline, strlen(g->pipeline));
+    sb_putc(o, '\n');
+  }
   for (int i = 0; i < g->nnodes; i++) {
     const Node *n = &g->nodes[i];
     sb_printf(o, "  %%%d = %s", i, op_name(n->op));
@@ -69,10 +74,12 @@ int graph_print(const Graph *g, StrBuf *o) {
     int64_t total = t->rows * t->cols, nnz = tensor_nnz(t);
     sb_printf(o, " %s nnz=%lld", format_name(t->layout, t->enc), (long long)nnz);
     if (total > 0 && nnz != total) sb_printf(o, " density=%.4f", (double)nnz / (double)total);
-    if (t->layout == LX_LAYOUT_PACKED) {
+    if (tensor_has_groups(t)) {
       sb_printf(o, " groups=%lld", (long long)t->ngroups);
       if (t->alpha) sb_printf(o, " alpha=%d gamma=%g block=%d", t->alpha, t->gamma, t->block);
-      if (t->ngroups > 0 && t->rows > 0)
+      /* grouped but not packed: what conflict-prune will drop; packed: how full the slots are */
+      if (t->layout != LX_LAYOUT_PACKED) sb_printf(o, " conflicts=%lld", (long long)tensor_conflicts(t));
+      else if (t->ngroups > 0 && t->rows > 0)
         sb_printf(o, " utilization=%.4f", (double)nnz / ((double)t->rows * (double)t->ngroups));
     }
     sb_printf(o, " bytes=%zu\n", tensor_bytes(t));

@@ -84,12 +84,9 @@ Tensor *tensor_new(const char *name, int ndim, int64_t rows, int64_t cols, int l
     if (!t->mask) goto oom;
   }
   if (layout == LX_LAYOUT_PACKED) {
-    t->ngroups = ngroups;
-    t->group_off = alloc_array((size_t)ngroups + 1, sizeof(int32_t));
-    t->group_cols = alloc_array((size_t)ngroup_cols, sizeof(int32_t));
+    if (tensor_alloc_groups(t, ngroups, ngroup_cols)) goto oom;
     t->sel = alloc_array((size_t)rows, (size_t)ngroups);
-    if (!t->group_off || !t->group_cols || !t->sel) goto oom;
-    t->group_off[ngroups] = (int32_t)ngroup_cols;
+    if (!t->sel) goto oom;
   }
   return t;
 oom:
@@ -126,17 +123,46 @@ Tensor *tensor_clone(const Tensor *s) {
   if (dup_buf((void **)&t->codes, s->codes, (size_t)s->rows * s->stride)) goto oom;
   if (dup_buf((void **)&t->scale, s->scale, (size_t)s->rows * sizeof(float))) goto oom;
   if (dup_buf((void **)&t->mask, s->mask, (size_t)s->rows * s->mask_stride)) goto oom;
-  if (s->layout == LX_LAYOUT_PACKED) {
+  if (tensor_has_groups(s)) {
     if (dup_buf((void **)&t->group_off, s->group_off, ((size_t)s->ngroups + 1) * sizeof(int32_t))) goto oom;
     if (dup_buf((void **)&t->group_cols, s->group_cols, (size_t)s->group_off[s->ngroups] * sizeof(int32_t)))
       goto oom;
-    if (dup_buf((void **)&t->sel, s->sel, (size_t)s->rows * (size_t)s->ngroups)) goto oom;
   }
+  if (s->layout == LX_LAYOUT_PACKED && dup_buf((void **)&t->sel, s->sel, (size_t)s->rows * (size_t)s->ngroups)) goto oom;
   return t;
 oom:
   tensor_free(t);
   lx_nomem("copying a tensor");
   return NULL;
+}
+
+int tensor_alloc_groups(Tensor *t, int64_t ngroups, int64_t ngroup_cols) {
+  LX_ASSERT(!tensor_has_groups(t) && t->ndim == 2 && ngroups >= 0 && ngroup_cols >= 0);
+  int32_t *off = alloc_array((size_t)ngroups + 1, sizeof(int32_t));
+  int32_t *cols = alloc_array((size_t)ngroup_cols, sizeof(int32_t));
+  if (!off || !cols) {
+    lx_free(off);
+    lx_free(cols);
+    return lx_nomem("allocating column groups");
+  }
+  off[ngroups] = (int32_t)ngroup_cols;
+  t->ngroups = ngroups;
+  t->group_off = off;
+  t->group_cols = cols;
+  return 0;
+}
+
+int tensor_copy_groups(Tensor *t, const Tensor *src) {
+  LX_ASSERT(t->cols == src->cols);
+  if (!tensor_has_groups(src)) return 0;
+  int64_t k = src->group_off[src->ngroups];
+  if (tensor_alloc_groups(t, src->ngroups, k)) return LSTMC_ERR_NOMEM;
+  memcpy(t->group_off, src->group_off, ((size_t)src->ngroups + 1) * sizeof(int32_t));
+  memcpy(t->group_cols, src->group_cols, (size_t)k * sizeof(int32_t));
+  t->alpha = src->alpha;
+  t->gamma = src->gamma;
+  t->block = src->block;
+  return 0;
 }
 
 int tensor_rename(Tensor *t, const char *name) {
@@ -168,6 +194,16 @@ float tensor_get(const Tensor *t, int64_t r, int64_t c) {
 }
 
 void tensor_row_to_f32(const Tensor *t, int64_t r, float *out) {
+  /* f32 rows are what the passes read most: decode them without the per-element switch */
+  if (t->enc == LX_ENC_F32 && t->layout != LX_LAYOUT_PACKED) {
+    memcpy(out, t->codes + (size_t)r * t->stride, (size_t)t->cols * sizeof(float));
+    if (t->layout == LX_LAYOUT_MASKED) {
+      const unsigned char *m = t->mask + (size_t)r * t->mask_stride;
+      for (int64_t c = 0; c < t->cols; c++)
+        if (!lx_mask_get(m, (unsigned long)c)) out[c] = 0.0f;
+    }
+    return;
+  }
   if (t->layout == LX_LAYOUT_PACKED) {
     memset(out, 0, (size_t)t->cols * sizeof(float));
     for (int64_t g = 0; g < t->ngroups; g++) {
@@ -192,6 +228,36 @@ float *tensor_to_f32(const Tensor *t) {
   }
   for (int64_t r = 0; r < t->rows; r++) tensor_row_to_f32(t, r, out + (size_t)r * t->cols);
   return out;
+}
+
+void tensor_set_level(Tensor *t, int64_t r, int64_t slot, float level) {
+  unsigned char *row = t->codes + (size_t)r * t->stride;
+  size_t i = (size_t)slot;
+  switch (t->enc) {
+  case LX_ENC_F32: memcpy(row + 4 * i, &level, 4); break;
+  case LX_ENC_BF16: {
+    uint16_t h = f32_to_bf16(level);
+    row[2 * i] = (unsigned char)h;
+    row[2 * i + 1] = (unsigned char)(h >> 8);
+    break;
+  }
+  case LX_ENC_Q8: row[i] = (unsigned char)(signed char)level; break;
+  case LX_ENC_Q4: {
+    unsigned shift = (unsigned)(i & 1) * 4, q = (unsigned)((int)level & 15);
+    row[i >> 1] = (unsigned char)((row[i >> 1] & ~(15u << shift)) | q << shift);
+    break;
+  }
+  case LX_ENC_TERNARY: {
+    unsigned shift = (unsigned)(i & 3) * 2, q = level > 0 ? 1u : level < 0 ? 2u : 0u;
+    row[i >> 2] = (unsigned char)((row[i >> 2] & ~(3u << shift)) | q << shift);
+    break;
+  }
+  default: {
+    unsigned shift = (unsigned)(i & 7), q = level < 0;
+    row[i >> 3] = (unsigned char)((row[i >> 3] & ~(1u << shift)) | q << shift);
+    break;
+  }
+  }
 }
 
 void tensor_matvec_ref(const Tensor *t, const float *x, double *y) {
@@ -242,10 +308,21 @@ size_t tensor_bytes(const Tensor *t) {
   size_t b = (size_t)t->rows * t->stride;
   if (t->scale) b += (size_t)t->rows * sizeof(float);
   if (t->mask) b += (size_t)t->rows * t->mask_stride;
-  if (t->layout == LX_LAYOUT_PACKED)
-    b += ((size_t)t->ngroups + 1 + (size_t)t->group_off[t->ngroups]) * sizeof(int32_t) +
-         (size_t)t->rows * (size_t)t->ngroups;
+  if (tensor_has_groups(t)) b += ((size_t)t->ngroups + 1 + (size_t)t->group_off[t->ngroups]) * sizeof(int32_t);
+  if (t->layout == LX_LAYOUT_PACKED) b += (size_t)t->rows * (size_t)t->ngroups;
   return b;
+}
+
+int64_t tensor_conflicts(const Tensor *t) {
+  if (!tensor_has_groups(t) || t->layout == LX_LAYOUT_PACKED) return 0;
+  int64_t n = 0;
+  for (int64_t r = 0; r < t->rows; r++)
+    for (int64_t g = 0; g < t->ngroups; g++) {
+      int k = 0;
+      for (int32_t i = t->group_off[g]; i < t->group_off[g + 1]; i++) k += tensor_get(t, r, t->group_cols[i]) != 0.0f;
+      if (k > 1) n += k - 1;
+    }
+  return n;
 }
 
 int tensor_find_nonfinite(const Tensor *t, int64_t *r, int64_t *c) {
@@ -287,17 +364,19 @@ int tensor_check(const Tensor *t) {
       }
     }
   }
-  if (t->layout != LX_LAYOUT_PACKED) return 0;
+  if (!tensor_has_groups(t)) return 0;
+  if (t->ndim != 2) return lx_fail(LSTMC_ERR_FORMAT, "tensor '%s': a 1-D tensor cannot have column groups", t->name);
   if (t->group_off[0] != 0)
     return lx_fail(LSTMC_ERR_FORMAT, "tensor '%s': group offsets must start at 0", t->name);
   uint8_t *seen = lx_calloc((size_t)t->cols + 1, 1);
   if (!seen) return lx_nomem("checking column groups");
   int st = 0;
+  int max_cols = t->alpha > 0 ? t->alpha : LX_MAX_ALPHA;
   for (int64_t g = 0; g < t->ngroups && !st; g++) {
     int32_t a = t->group_off[g], b = t->group_off[g + 1];
-    if (b <= a || b - a > LX_MAX_ALPHA || b > t->group_off[t->ngroups]) {
+    if (b <= a || b - a > max_cols || b > t->group_off[t->ngroups]) {
       st = lx_fail(LSTMC_ERR_FORMAT, "tensor '%s': group %lld has %d columns (must be 1..%d)", t->name, (long long)g,
-                   b - a, LX_MAX_ALPHA);
+                   b - a, max_cols);
       break;
     }
     for (int32_t k = a; k < b; k++) {
@@ -316,14 +395,27 @@ int tensor_check(const Tensor *t) {
         st = lx_fail(LSTMC_ERR_FORMAT, "tensor '%s': columns of group %lld are not ascending", t->name, (long long)g);
         break;
       }
+      if (t->block > 0 && c / t->block != t->group_cols[a] / t->block) {
+        st = lx_fail(LSTMC_ERR_FORMAT, "tensor '%s': group %lld crosses a block of %d columns", t->name, (long long)g,
+                     t->block);
+        break;
+      }
     }
-    for (int64_t r = 0; r < t->rows && !st; r++) {
+    for (int64_t r = 0; r < t->rows && !st && t->layout == LX_LAYOUT_PACKED; r++) {
       unsigned s = t->sel[(size_t)r * t->ngroups + g];
       if (s != LX_SEL_EMPTY && (int32_t)s >= b - a)
         st = lx_fail(LSTMC_ERR_FORMAT, "tensor '%s': row %lld selects position %u of group %lld, which has %d columns",
                      t->name, (long long)r, s, (long long)g, b - a);
     }
   }
+  /* grouped, not yet packed: a weight outside every group would be lost when packing */
+  for (int64_t r = 0; r < t->rows && !st && t->layout != LX_LAYOUT_PACKED; r++)
+    for (int64_t c = 0; c < t->cols; c++)
+      if (!seen[c] && tensor_get(t, r, c) != 0.0f) {
+        st = lx_fail(LSTMC_ERR_FORMAT, "tensor '%s': weight [%lld, %lld] is nonzero but its column is in no group",
+                     t->name, (long long)r, (long long)c);
+        break;
+      }
   lx_free(seen);
   return st;
 }

@@ -24,12 +24,14 @@ typedef struct Tensor {
   float *scale;   /* [rows] when lx_enc_has_scale(enc), else NULL */
   uint8_t *mask;  /* masked layout: rows * mask_stride bytes, else NULL */
   size_t mask_stride;
-  /* packed layout */
+  /* Column groups: always present in the packed layout; a dense or masked matrix may carry them too
+   * ("grouped, not yet packed": column-combine attaches them, conflict-prune packs). group_off == NULL
+   * means no groups. Columns outside every group are all zero. */
   int64_t ngroups;
   int32_t *group_off;  /* [ngroups + 1] */
   int32_t *group_cols; /* [group_off[ngroups]] column indices, ascending within a group */
-  uint8_t *sel;        /* [rows * ngroups] position inside the group, or LX_SEL_EMPTY */
-  int alpha, block;    /* the column-combining parameters that built the groups (recorded for printing) */
+  uint8_t *sel;        /* packed only: [rows * ngroups] position inside the group, or LX_SEL_EMPTY */
+  int alpha, block;    /* the column-combining parameters that built the groups (0: unknown) */
   double gamma;
 } Tensor;
 
@@ -52,12 +54,24 @@ int tensor_rename(Tensor *t, const char *name);
 
 static inline float *tensor_f32(const Tensor *t) { return (float *)(void *)t->codes; }
 static inline int tensor_is_dense_f32(const Tensor *t) { return t->layout == LX_LAYOUT_DENSE && t->enc == LX_ENC_F32; }
+static inline int tensor_has_groups(const Tensor *t) { return t->group_off != NULL; }
+/* Gives a 2-D tensor without groups zeroed group arrays of ngroups (≥ 0) groups over ngroup_cols columns
+ * (group_off[ngroups] is set); for a dense or masked tensor this makes it grouped. 0 or NOMEM. */
+int tensor_alloc_groups(Tensor *t, int64_t ngroups, int64_t ngroup_cols);
+/* Copies src's column groups and their parameters into t (same shape; t must have none). 0 or NOMEM. */
+int tensor_copy_groups(Tensor *t, const Tensor *src);
+/* Conflicts of a grouped tensor: Σ over groups and rows of max(nonzeros in the row's group − 1, 0) —
+ * the weights conflict-prune will drop. 0 for a packed tensor (one weight per row and group). */
+int64_t tensor_conflicts(const Tensor *t);
 
 /* Scalar reference decoding: the weight at (r, c), and row r expanded to cols floats. */
 float tensor_get(const Tensor *t, int64_t r, int64_t c);
 void tensor_row_to_f32(const Tensor *t, int64_t r, float *out);
 /* The whole tensor as dense row-major floats (caller lx_free's). NULL on OOM. */
 float *tensor_to_f32(const Tensor *t);
+/* Writes the unscaled level of slot `slot` of row r (for F32/BF16 the value; for Q8/Q4/TERNARY/BINARY an
+ * integer the encoding can hold: -127..127, -7..7, -1..1, ±1). The inverse of lx_decode_level. */
+void tensor_set_level(Tensor *t, int64_t r, int64_t slot, float level);
 /* Reference matvec with double accumulation: y[r] += Σ_c W[r,c] · x[c] for r in [0, rows). */
 void tensor_matvec_ref(const Tensor *t, const float *x, double *y);
 

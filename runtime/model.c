@@ -10,6 +10,8 @@
 #include "frontend/spec.h"
 #include "ir/vocab.h"
 #include "lstmc.h"
+#include "passes/pipeline.h"
+#include "passes/report.h"
 #include "runtime/exec.h"
 #include "runtime/internal.h"
 #include "runtime/weights.h"
@@ -53,6 +55,9 @@ int lstmc_model_load(const char *spec_path, lstmc_model **out) {
   Diag d;
   diag_init(&d, stderr);
   int st = spec_load(spec_path, &d, &m->spec);
+  /* the spec's pipelines are checked now, so that `lstmc check` reports an unknown pass or option */
+  if (!st) st = pipeline_check(m->spec->passes, &d);
+  for (int i = 0; !st && i < m->spec->train.nschedule; i++) st = pipeline_check(m->spec->train.schedule[i].pipeline, &d);
   if (!st) st = lower_spec(m->spec, 0, &m->g);
   if (st) {
     lstmc_model_free(m);
@@ -97,12 +102,77 @@ int lstmc_model_init_weights(lstmc_model *m, const char *vocab_text_path, uint64
   vocab_free(m->g->vocab);
   m->g->vocab = v;
   graph_set_vocab_size(m->g, v->n);
+  graph_set_pipeline(m->g, NULL); /* new weights: no pipeline has run on them */
   return weights_init(m->g, seed);
 }
 
 int lstmc_model_save_weights(const lstmc_model *m, const char *path) {
   if (!graph_has_weights(m->g)) return lx_fail(LSTMC_ERR_USAGE, "the model has no weights to save");
   return weights_save(m->g, path, NULL, NULL, 0);
+}
+
+int lstmc_model_apply_passes(lstmc_model *m, const char *pipeline, const lstmc_pass_opts *opts) {
+  static const lstmc_pass_opts none;
+  if (!opts) opts = &none;
+  Graph *g = m->g;
+  Diag d;
+  diag_init(&d, stderr);
+  diag_add_source(&d, m->spec->path, m->spec->text, m->spec->text_len);
+  PipelineOptions po = {opts->verify_each, opts->print_after, opts->print_after_all, opts->stats, opts->time_passes,
+                        stderr, opts->training};
+  StrBuf text;
+  sb_init(&text);
+  int st;
+  if (pipeline) {
+    st = pipeline_run_text(g, pipeline, opts->source ? opts->source : "pipeline", &po, &d, &text);
+  } else if (!m->spec->passes) {
+    return 0;
+  } else {
+    pipeline_to_text(m->spec->passes, &text);
+    if (g->pipeline) {
+      if (opts->verbose || opts->stats)
+        fprintf(stderr, "lstmc: the weights record the pipeline \"%s\"; the spec's pipeline \"%s\" is not applied again\n",
+                g->pipeline, text.failed ? "?" : sb_cstr(&text));
+      sb_free(&text);
+      return 0;
+    }
+    st = pipeline_run(g, m->spec->passes, &po, &d);
+  }
+  /* errors in the pipeline or its passes are on stderr already, with their place; say the others too */
+  if (st && !d.nerrors) fprintf(stderr, "lstmc: error: %s\n", lstmc_errmsg());
+  /* the record: what the weights had, then what ran now */
+  if (!st) {
+    StrBuf rec;
+    sb_init(&rec);
+    if (g->pipeline) sb_puts(&rec, g->pipeline);
+    if (g->pipeline && g->pipeline[0] && text.len) sb_putc(&rec, ',');
+    sb_append(&rec, text.data ? text.data : "", text.len);
+    st = rec.failed || text.failed ? lx_nomem("recording the pipeline") : graph_set_pipeline(g, sb_cstr(&rec));
+    sb_free(&rec);
+  }
+  sb_free(&text);
+  return st;
+}
+
+const char *lstmc_model_pipeline(const lstmc_model *m) { return m->g->pipeline; }
+
+int lstmc_passes_list(char **text) {
+  StrBuf sb;
+  sb_init(&sb);
+  int st = pipeline_list(&sb);
+  *text = st ? NULL : sb_take(&sb);
+  sb_free(&sb);
+  return st ? st : *text ? 0 : lx_nomem("listing passes");
+}
+
+int lstmc_model_report(const lstmc_model *m, int array_rows, int array_cols, int json, char **text) {
+  *text = NULL;
+  StrBuf sb;
+  sb_init(&sb);
+  int st = report_systolic(m->g, array_rows, array_cols, json, &sb);
+  if (!st && !(*text = sb_take(&sb))) st = lx_nomem("writing the report");
+  sb_free(&sb);
+  return st;
 }
 
 int lstmc_model_ir(const lstmc_model *m, char **text) {

@@ -161,10 +161,12 @@ static int load_formatted(Loader *L, const WeightSlot *s, const char *fname, con
   if (s->ndim != 2)
     return lx_fail(LSTMC_ERR_FORMAT, "%s: '%s' is a bias and must be dense, not %s", L->path, fname, fj->text);
   int64_t G = 0, K = 0, alpha = 0, block = 0;
-  if (layout == LX_LAYOUT_PACKED) {
+  /* packed tensors always have groups; dense and masked ones may ("grouped, not yet packed") */
+  int grouped = layout == LX_LAYOUT_PACKED || json_get(desc, "groups");
+  if (grouped) {
     int st;
-    if ((st = json_int_field(L, desc, fname, "groups", 1, s->cols, &G)) ||
-        (st = json_int_field(L, desc, fname, "group_cols", 1, s->cols, &K))) {
+    if ((st = json_int_field(L, desc, fname, "groups", 0, s->cols, &G)) ||
+        (st = json_int_field(L, desc, fname, "group_cols", 0, s->cols, &K))) {
       if (st == 1) return lx_fail(LSTMC_ERR_FORMAT, "%s: lstmc.formats: '%s' needs \"groups\" and \"group_cols\"", L->path, fname);
       return st;
     }
@@ -173,6 +175,10 @@ static int load_formatted(Loader *L, const WeightSlot *s, const char *fname, con
   }
   Tensor *t = tensor_new(s->name, 2, s->rows, s->cols, layout, enc, G, K);
   if (!t) return LSTMC_ERR_NOMEM;
+  if (grouped && layout != LX_LAYOUT_PACKED && tensor_alloc_groups(t, G, K)) {
+    tensor_free(t);
+    return LSTMC_ERR_NOMEM;
+  }
   t->alpha = (int)alpha;
   t->block = (int)block;
   const Json *gj = json_get(desc, "gamma");
@@ -206,7 +212,7 @@ static int load_formatted(Loader *L, const WeightSlot *s, const char *fname, con
       goto fail;
     memcpy(t->mask, c->data, (size_t)s->rows * t->mask_stride);
   }
-  if (layout == LX_LAYOUT_PACKED) {
+  if (grouped) {
     if ((st = component(L, fname, "group_offsets", &c)) || (st = expect(L, c, c->name, ST_I32, 1, G + 1, 1))) goto fail;
     memcpy(t->group_off, c->data, (size_t)(G + 1) * sizeof(int32_t));
     if (t->group_off[G] != K) {
@@ -216,6 +222,8 @@ static int load_formatted(Loader *L, const WeightSlot *s, const char *fname, con
     }
     if ((st = component(L, fname, "group_cols", &c)) || (st = expect(L, c, c->name, ST_I32, 1, K, 1))) goto fail;
     memcpy(t->group_cols, c->data, (size_t)K * sizeof(int32_t));
+  }
+  if (layout == LX_LAYOUT_PACKED) {
     if ((st = component(L, fname, "select", &c)) || (st = expect(L, c, c->name, ST_U8, 2, s->rows, G))) goto fail;
     memcpy(t->sel, c->data, (size_t)(s->rows * G));
   }
@@ -416,6 +424,16 @@ int weights_bind_skip(Graph *g, const StFile *f, const char *skip_prefix) {
     for (int i = 0; i < g->nslots; i++) graph_set_tensor(g, i, NULL);
     goto done;
   }
+  /* the pass pipeline these weights went through (NULL when the file records none) */
+  size_t plen;
+  const char *pipeline = st_meta_get(f, "lstmc.pipeline", &plen);
+  char *ptext = pipeline ? lx_strndup(pipeline, plen) : NULL;
+  if (pipeline && !ptext) {
+    st = lx_nomem("loading weights");
+    goto done;
+  }
+  lx_free(g->pipeline);
+  g->pipeline = ptext;
   st = graph_verify(g);
 done:
   if (loaded)
@@ -464,7 +482,7 @@ static int add(Writer *w, const char *name, int dtype, int ndim, int64_t d0, int
 static int add_tensor(Writer *w, const Tensor *t, StrBuf *formats, int *nformats) {
   int st;
   char name[160];
-  if (t->layout == LX_LAYOUT_DENSE && (t->enc == LX_ENC_F32 || t->enc == LX_ENC_BF16)) {
+  if (t->layout == LX_LAYOUT_DENSE && (t->enc == LX_ENC_F32 || t->enc == LX_ENC_BF16) && !tensor_has_groups(t)) {
     int dt = t->enc == LX_ENC_F32 ? ST_F32 : ST_BF16;
     return add(w, t->name, dt, t->ndim, t->rows, t->cols, t->codes, (size_t)t->rows * t->stride);
   }
@@ -472,7 +490,7 @@ static int add_tensor(Writer *w, const Tensor *t, StrBuf *formats, int *nformats
   (*nformats)++;
   sb_json_string(formats, t->name, strlen(t->name));
   sb_printf(formats, ": {\"format\": \"%s\"", format_name(t->layout, t->enc));
-  if (t->layout == LX_LAYOUT_PACKED)
+  if (tensor_has_groups(t))
     sb_printf(formats, ", \"groups\": %lld, \"group_cols\": %d, \"alpha\": %d, \"gamma\": %.17g, \"block\": %d",
               (long long)t->ngroups, t->group_off[t->ngroups], t->alpha, t->gamma, t->block);
   sb_puts(formats, "}");
@@ -489,12 +507,15 @@ static int add_tensor(Writer *w, const Tensor *t, StrBuf *formats, int *nformats
     snprintf(name, sizeof name, "%s.mask", t->name);
     if ((st = add(w, name, ST_U8, 2, t->rows, (int64_t)t->mask_stride, t->mask, (size_t)t->rows * t->mask_stride))) return st;
   }
-  if (t->layout == LX_LAYOUT_PACKED) {
+  if (tensor_has_groups(t)) {
     int64_t G = t->ngroups, K = t->group_off[G];
     snprintf(name, sizeof name, "%s.group_offsets", t->name);
     if ((st = add(w, name, ST_I32, 1, G + 1, 0, t->group_off, (size_t)(G + 1) * sizeof(int32_t)))) return st;
     snprintf(name, sizeof name, "%s.group_cols", t->name);
     if ((st = add(w, name, ST_I32, 1, K, 0, t->group_cols, (size_t)K * sizeof(int32_t)))) return st;
+  }
+  if (t->layout == LX_LAYOUT_PACKED) {
+    int64_t G = t->ngroups;
     snprintf(name, sizeof name, "%s.select", t->name);
     if ((st = add(w, name, ST_U8, 2, t->rows, G, t->sel, (size_t)(t->rows * G)))) return st;
   }
@@ -539,6 +560,7 @@ int weights_save_with(const Graph *g, const char *path, const char *const *extra
       sb_putc(&formats, '}');
       keys[nmeta] = "lstmc.formats", vals[nmeta++] = sb_cstr(&formats);
     }
+    if (g->pipeline) keys[nmeta] = "lstmc.pipeline", vals[nmeta++] = g->pipeline;
     for (int i = 0; i < nextra && nmeta < (int)(sizeof keys / sizeof *keys); i++) keys[nmeta] = extra_keys[i], vals[nmeta++] = extra_values[i];
     if (formats.failed || vocab.failed) st = lx_nomem("saving weights");
   }

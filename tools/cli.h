@@ -56,4 +56,16 @@ void print_count(FILE *f, long long n);
 /* Loads the spec (a->pos[0]) and --weights when given (required when need_weights). Returns an exit status. */
 int open_model(const Args *a, int need_weights, lstmc_model **m);
 
+/* The pass-pipeline options of commands that run a model's pipeline (ir, eval, generate, report). */
+#define PASS_OPTSPECS                                                                                        \
+  {"passes", 1, "pass pipeline, replacing the spec's ('' for none)"},                                       \
+      {"stats", 0, "per pass: weights kept, groups, conflicts pruned, utilization, bytes"},                 \
+      {"time-passes", 0, "seconds per pass"}, {"print-after", 1, "print the IR after each run of pass NAME"}, \
+      {"print-after-all", 0, "print the IR after every pass"},                                             \
+      {"verify-each", 0, "run the IR verifier after every pass"},                                          \
+      {"verbose", 0, "say when the spec's pipeline is not applied (the weights record one)"}
+/* Applies --passes (or the spec's pipeline) with the flags above; the API reports failures on stderr.
+ * Returns an exit status. */
+int apply_passes(const Args *a, lstmc_model *m);
+
 #endif

@@ -1,4 +1,5 @@
-/* The basic commands: check, ir, init, eval, generate. */
+/* The basic commands: check, ir, init, eval, generate (the last three run the model's pass pipeline, see
+ * apply_passes in cmd_passes.c). */
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,19 +35,36 @@ int cmd_check(Args *a) {
   return 0;
 }
 
-const OptSpec ir_opts[] = {{"weights", 1, "load weights (formats and sizes are printed)"}, {0}};
+const OptSpec ir_opts[] = {{"weights", 1, "load weights (formats and sizes are printed)"},
+                           {"o", 1, "write the weights after the pipeline (.safetensors)"},
+                           PASS_OPTSPECS,
+                           {0}};
 
 int cmd_ir(Args *a) {
+  if (!arg_str(a, "weights") && (arg_str(a, "passes") || arg_str(a, "o")))
+    return usage_error("ir: --passes and -o need --weights");
   lstmc_model *m;
   int rc = open_model(a, 0, &m);
   if (rc) return rc;
+  /* the pipeline runs on weights: without them the spec's is only printed */
+  if (arg_str(a, "weights") && (rc = apply_passes(a, m))) {
+    lstmc_model_free(m);
+    return rc;
+  }
+  const char *o = arg_str(a, "o");
   char *text;
   int st = lstmc_model_ir(m, &text);
+  if (!st && o) st = lstmc_model_save_weights(m, o);
   if (st) {
+    lstmc_free(text);
     lstmc_model_free(m);
     return fail(st);
   }
   fputs(text, stdout);
+  if (o) {
+    const char *p = lstmc_model_pipeline(m);
+    fprintf(stderr, "lstmc: wrote %s (pipeline: %s)\n", o, p && p[0] ? p : "none");
+  }
   lstmc_free(text);
   lstmc_model_free(m);
   return 0;
@@ -82,6 +100,7 @@ const OptSpec eval_opts[] = {{"weights", 1, "weights file"},
                                     {"target", 1, "executor: ref (default), cpu, cuda"},
                                     {"threads", 1, "CPU threads (0 = all cores)"},
                                     {"json", 0, "print one JSON object"},
+                                    PASS_OPTSPECS,
                                     {0}};
 
 int cmd_eval(Args *a) {
@@ -90,6 +109,10 @@ int cmd_eval(Args *a) {
   if ((rc = require(a, "data")) || (rc = arg_int(a, "threads", 0, 0, 1024, &threads))) return rc;
   lstmc_model *m;
   if ((rc = open_model(a, 1, &m))) return rc;
+  if ((rc = apply_passes(a, m))) {
+    lstmc_model_free(m);
+    return rc;
+  }
   char *text = NULL;
   size_t len = 0;
   int32_t *ids = NULL;
@@ -142,6 +165,7 @@ const OptSpec generate_opts[] = {{"weights", 1, "weights file"},
                                    {"seed", 1, "random seed (default 1)"},
                                    {"target", 1, "executor: ref (default), cpu, cuda"},
                                    {"threads", 1, "CPU threads (0 = all cores)"},
+                                   PASS_OPTSPECS,
                                    {0}};
 
 static void write_text(const char *t, size_t n, void *ctx) {
@@ -161,6 +185,10 @@ int cmd_generate(Args *a) {
     return rc;
   lstmc_model *m;
   if ((rc = open_model(a, 1, &m))) return rc;
+  if ((rc = apply_passes(a, m))) {
+    lstmc_model_free(m);
+    return rc;
+  }
   lstmc_session_opts so = {0};
   so.target = arg_str(a, "target");
   so.threads = (int)threads;

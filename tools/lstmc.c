@@ -5,8 +5,12 @@
  *   lstmc init SPEC [--vocab-from TEXT] [--seed S] -o W.safetensors
  *   lstmc eval SPEC --weights W --data TEXT [--target ref|cpu|cuda] [--json]
  *   lstmc generate SPEC --weights W [--prime STR] [--length N] [--temperature T] [--top-k K] [--seed S]
+ *   lstmc passes | lstmc --list-passes
+ *   lstmc report SPEC --weights W [--passes P] [--array 32x32] [--json]
  *   lstmc train SPEC [--data F] [--valid F] -o W.safetensors [--epochs N] [--resume CKPT] [--log run.csv] …
  *   lstmc plot run.csv -o curve.png|curve.svg
+ * (ir, eval, generate and report take the pass flags: --passes P --stats --time-passes --print-after=NAME
+ *  --print-after-all --verify-each --verbose)
  *
  * Exit status: 0 success, 1 an error in the inputs (spec, weights, data) or while running, 2 bad usage. */
 #include <string.h>
@@ -20,20 +24,27 @@ COMMAND(ir)
 COMMAND(init)
 COMMAND(eval)
 COMMAND(generate)
+COMMAND(passes)
+COMMAND(report)
 COMMAND(train)
 COMMAND(plot)
 #undef COMMAND
 
 static const Command commands[] = {
     {"check", "lstmc check SPEC [--weights W]", "parse and check a spec; print a summary", 1, check_opts, cmd_check},
-    {"ir", "lstmc ir SPEC [--weights W]", "print the IR", 1, ir_opts, cmd_ir},
+    {"ir", "lstmc ir SPEC [--weights W [--passes P] [-o OUT.safetensors]]",
+     "print the IR (after the pipeline); -o writes the transformed weights", 1, ir_opts, cmd_ir},
     {"init", "lstmc init SPEC [--vocab-from TEXT] [--seed S] -o W.safetensors", "random PyTorch-style weights", 1,
      init_opts, cmd_init},
-    {"eval", "lstmc eval SPEC --weights W --data TEXT [--target ref|cpu|cuda] [--json]",
+    {"eval", "lstmc eval SPEC --weights W --data TEXT [--passes P] [--stats] [--target ref|cpu|cuda] [--json]",
      "bits per character over a text (one stream, batch 1)", 1, eval_opts, cmd_eval},
     {"generate",
      "lstmc generate SPEC --weights W [--prime STR] [--length N] [--temperature T] [--top-k K] [--seed S]",
      "sample text", 1, generate_opts, cmd_generate},
+    {"passes", "lstmc passes", "list the passes and their options (also: lstmc --list-passes)", 0, passes_opts,
+     cmd_passes},
+    {"report", "lstmc report SPEC --weights W [--passes P] [--array 32x32] [--json]",
+     "systolic-array tiles, utilization and cycles, before and after column combining", 1, report_opts, cmd_report},
     {"train",
      "lstmc train SPEC [--data F] [--valid F] -o W.safetensors [--target cpu] [--epochs N] [--max-seconds S] "
      "[--resume CKPT] [--log run.csv] [--threads T] [--init W0]",
@@ -67,6 +78,10 @@ int main(int argc, char **argv) {
   if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
     print_help(stdout);
     return 0;
+  }
+  if (!strcmp(argv[1], "--list-passes")) {
+    Args none = {0};
+    return cmd_passes(&none);
   }
   if (!strcmp(argv[1], "--version")) {
     printf("lstmc %s\n", LSTMC_VERSION);

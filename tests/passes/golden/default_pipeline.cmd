@@ -1,0 +1,1 @@
+ir tied.lstm --weights $T/tied.st --stats

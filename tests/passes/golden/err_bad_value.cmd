@@ -1,0 +1,1 @@
+generate untied.lstm --weights $T/untied.st --passes "column-combine{alpha=80,gamma=-1}"

@@ -1,0 +1,1 @@
+ir untied.lstm --passes prune

@@ -1,0 +1,1 @@
+ir untied.lstm --weights $T/untied.st --passes prune --print-after=prun
