@@ -40,11 +40,12 @@ int ckpt_save(const char *path, const CkptParts *p, const TrainState *s) {
   const Graph *g = p->g;
   int nbuf = optim_num_buffers(p->opt), nl = net_num_lstm(p->net);
   Extra x = {0};
-  x.cap = g->nslots * (nbuf + 1) + 2 * nl;
+  x.cap = g->nslots * (nbuf + 5) + 2 * nl;
   x.t = lx_calloc((size_t)x.cap + 1, sizeof *x.t);
   x.names = lx_calloc((size_t)x.cap + 1, sizeof *x.names);
-  StrBuf meta;
+  StrBuf meta, structure;
   sb_init(&meta);
+  sb_init(&structure);
   int st = 0;
   if (!x.t || !x.names) {
     st = lx_nomem("writing a checkpoint");
@@ -61,6 +62,33 @@ int ckpt_save(const char *path, const CkptParts *p, const TrainState *s) {
       extra_add(&x, name, ST_U8, slot_size(g, i), p->masks[i], 1);
     }
   }
+  /* the schedule's structures: components as weights.c names them, their parameters in the metadata */
+  sb_putc(&structure, '{');
+  int nstruct = 0;
+  for (int i = 0; i < g->nslots; i++) {
+    const Tensor *t = p->sched ? p->sched->tmpl[i] : NULL;
+    if (!t) continue;
+    sb_puts(&structure, nstruct++ ? ", " : "");
+    sb_json_string(&structure, g->slots[i].name, strlen(g->slots[i].name));
+    sb_printf(&structure, ": {\"format\": \"%s\", \"groups\": %lld, \"group_cols\": %d, \"alpha\": %d, \"gamma\": %.17g, \"block\": %d}",
+              format_name(t->layout, t->enc), (long long)(tensor_has_groups(t) ? t->ngroups : -1),
+              tensor_has_groups(t) ? t->group_off[t->ngroups] : 0, t->alpha, t->gamma, t->block);
+    if (t->mask) {
+      snprintf(name, sizeof name, "train.struct.%s.mask", g->slots[i].name);
+      extra_add(&x, name, ST_U8, t->rows * (int64_t)t->mask_stride, t->mask, 1);
+    }
+    if (tensor_has_groups(t)) {
+      snprintf(name, sizeof name, "train.struct.%s.group_offsets", g->slots[i].name);
+      extra_add(&x, name, ST_I32, t->ngroups + 1, t->group_off, sizeof(int32_t));
+      snprintf(name, sizeof name, "train.struct.%s.group_cols", g->slots[i].name);
+      extra_add(&x, name, ST_I32, t->group_off[t->ngroups], t->group_cols, sizeof(int32_t));
+    }
+    if (t->sel) {
+      snprintf(name, sizeof name, "train.struct.%s.select", g->slots[i].name);
+      extra_add(&x, name, ST_U8, t->rows * t->ngroups, t->sel, 1);
+    }
+  }
+  sb_putc(&structure, '}');
   for (int l = 0; l < nl; l++) {
     int64_t n = net_batch(p->net) * net_lstm_hidden(p->net, l);
     snprintf(name, sizeof name, "train.state.h.%d", l);
@@ -81,8 +109,16 @@ int ckpt_save(const char *path, const CkptParts *p, const TrainState *s) {
             optim_steps(p->opt), mu_bits, s->epoch_nll, s->epoch_tokens, s->epoch_seconds, s->epoch_pass_seconds,
             s->total_seconds, p->data_hash);
   sb_json_string(&meta, s->log ? s->log : "", s->log ? strlen(s->log) : 0);
+  sb_puts(&meta, ", \"weight_drop\": [");
+  int k = 0;
+  for (int i = 0; i < g->nnodes; i++)
+    if (g->nodes[i].op == OP_LSTM) sb_printf(&meta, "%s%.17g", k++ ? ", " : "", g->nodes[i].weight_drop);
+  sb_printf(&meta, "], \"structure\": %s, \"record\": ", sb_cstr(&structure));
+  const char *rec = p->sched ? p->sched->record : NULL;
+  if (rec) sb_json_string(&meta, rec, strlen(rec));
+  else sb_puts(&meta, "null");
   sb_printf(&meta, ", \"fingerprint\": %s}", p->fingerprint);
-  if (meta.failed) {
+  if (meta.failed || structure.failed) {
     st = lx_nomem("writing a checkpoint");
     goto done;
   }
@@ -92,6 +128,7 @@ done:
   lx_free(x.t);
   lx_free(x.names);
   sb_free(&meta);
+  sb_free(&structure);
   return st;
 }
 
@@ -165,6 +202,19 @@ int ckpt_open(const char *path, Graph *g, const char *fingerprint, StFile **out,
     goto fail;
   }
   if ((st = weights_bind_skip(g, f, "train."))) goto fail;
+  /* the weight-drop probabilities a prune_at pipeline may have set, before the training net is made */
+  const Json *wd = json_get(meta, "weight_drop");
+  int k = 0;
+  for (int i = 0; i < g->nnodes; i++)
+    if (g->nodes[i].op == OP_LSTM) {
+      const Json *v = json_at(wd, (size_t)k++);
+      double p = json_as_double(v);
+      if (!(p >= 0 && p < 1)) {
+        st = lx_fail(LSTMC_ERR_FORMAT, "%s: checkpoint metadata 'weight_drop' needs a probability per lstm layer", path);
+        goto fail;
+      }
+      g->nodes[i].weight_drop = p;
+    }
   json_free(meta);
   json_free(mine);
   *out = f;
@@ -206,6 +256,57 @@ static int get_f64(const StFile *f, const Json *meta, const char *key, double *o
   return 0;
 }
 
+/* One template of the schedule, rebuilt from its components and checked like any loaded tensor. */
+static int restore_structure(const StFile *f, const CkptParts *p, const char *slot_name, const Json *desc, uint8_t *used) {
+  const Graph *g = p->g;
+  int slot = graph_find_slot(g, slot_name), layout, enc;
+  const Json *fj = json_get(desc, "format");
+  int64_t G = -1, K = 0, alpha = 0, block = 0;
+  const Json *gj = json_get(desc, "groups"), *kj = json_get(desc, "group_cols"), *aj = json_get(desc, "alpha"),
+             *bj = json_get(desc, "block"), *gam = json_get(desc, "gamma");
+  if (slot < 0 || !p->sched || !fj || fj->type != JSON_STRING || format_parse(fj->text, &layout, &enc) || enc != LX_ENC_F32 ||
+      !gj || json_as_i64(gj, &G) || !kj || json_as_i64(kj, &K) || !aj || json_as_i64(aj, &alpha) || !bj ||
+      json_as_i64(bj, &block) || !gam || gam->type != JSON_NUMBER || G < -1 || G > g->slots[slot].cols || K < 0 ||
+      K > g->slots[slot].cols || (layout == LX_LAYOUT_PACKED && G < 0))
+    return lx_fail(LSTMC_ERR_FORMAT, "%s: checkpoint structure of '%s' is malformed", f->path, slot_name);
+  const WeightSlot *ws = &g->slots[slot];
+  int packed = layout == LX_LAYOUT_PACKED;
+  Tensor *t = tensor_new(ws->name, 2, ws->rows, ws->cols, layout, LX_ENC_F32, packed ? G : 0, packed ? K : 0);
+  if (!t) return LSTMC_ERR_NOMEM;
+  int st = 0;
+  if (!packed && G >= 0) st = tensor_alloc_groups(t, G, K);
+  char name[192];
+  if (!st && t->mask) {
+    snprintf(name, sizeof name, "train.struct.%s.mask", ws->name);
+    st = restore_tensor(f, name, ST_U8, t->rows * (int64_t)t->mask_stride, t->mask, 1, used);
+  }
+  if (!st && tensor_has_groups(t)) {
+    snprintf(name, sizeof name, "train.struct.%s.group_offsets", ws->name);
+    if (!(st = restore_tensor(f, name, ST_I32, G + 1, t->group_off, sizeof(int32_t), used))) {
+      snprintf(name, sizeof name, "train.struct.%s.group_cols", ws->name);
+      st = restore_tensor(f, name, ST_I32, K, t->group_cols, sizeof(int32_t), used);
+    }
+    t->alpha = (int)alpha;
+    t->block = (int)block;
+    t->gamma = json_as_double(gam);
+  }
+  if (!st && t->sel) {
+    snprintf(name, sizeof name, "train.struct.%s.select", ws->name);
+    st = restore_tensor(f, name, ST_U8, t->rows * G, t->sel, 1, used);
+  }
+  if (!st && tensor_has_groups(t) && t->group_off[G] != K)
+    st = lx_fail(LSTMC_ERR_FORMAT, "%s: checkpoint structure of '%s': group offsets end at %d, not %lld", f->path, ws->name,
+                 t->group_off[G], (long long)K);
+  if (!st && (st = tensor_check(t))) lx_err_prefix("%s: checkpoint structure", f->path);
+  if (st) {
+    tensor_free(t);
+    return st;
+  }
+  tensor_free(p->sched->tmpl[slot]);
+  p->sched->tmpl[slot] = t;
+  return 0;
+}
+
 int ckpt_restore(const StFile *f, const CkptParts *p, TrainState *s) {
   Json *meta = NULL;
   Graph *g = p->g;
@@ -230,6 +331,12 @@ int ckpt_restore(const StFile *f, const CkptParts *p, TrainState *s) {
       if (!(p->masks[i] = lx_malloc((size_t)n))) st = lx_nomem("reading a checkpoint");
       else st = restore_tensor(f, name, ST_U8, n, p->masks[i], 1, used);
     }
+  }
+  const Json *structure = json_get(meta, "structure"), *record = json_get(meta, "record");
+  for (size_t k = 0; k < json_len(structure) && !st; k++) st = restore_structure(f, p, json_key_at(structure, k, NULL), json_at(structure, k), used);
+  if (!st && p->sched && record && record->type == JSON_STRING) {
+    lx_free(p->sched->record);
+    if (!(p->sched->record = lx_strndup(record->text, record->text_len))) st = lx_nomem("reading a checkpoint");
   }
   for (int l = 0; l < net_num_lstm(p->net) && !st; l++) {
     int64_t n = net_batch(p->net) * net_lstm_hidden(p->net, l);

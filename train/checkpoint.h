@@ -5,11 +5,15 @@
  *   train.opt.<slot>.<buffer>   F32 [n]   optimizer state per weight (exp_avg, exp_avg_sq, sum, …)
  *   train.state.h.<l>, .c.<l>  F32 [B·H] the recurrent state carried into the next batch
  *   train.mask.<slot>          U8 [n]    which weights a pass pruned (1 = kept), when a schedule ran
+ *   train.struct.<slot>.mask, .group_offsets, .group_cols, .select
+ *                                       the structure a prune_at pipeline left (schedule.h), as
+ *                                       weights.c stores those formats
  *
  * and the metadata key "lstmc.checkpoint", a JSON object: format version, the position (epoch, data
  * position, step), the sequence-length RNG, optimizer scalars, the epoch's running sums, the CSV log so
- * far, a hash of the training tokens, and the "fingerprint" — the model and the train settings a resumed
- * run must share. Writing goes through st_write_file: temporary file, fsync, rename — a crash or kill at
+ * far, a hash of the training tokens, the schedule's state (each structure's format and group parameters,
+ * the pipeline record, the weight-drop probabilities), and the "fingerprint" — the model and the train
+ * settings a resumed run must share. Writing goes through st_write_file: temporary file, fsync, rename — a crash or kill at
  * any moment leaves either the old checkpoint or the new one, never a torn file. */
 #ifndef LSTMC_TRAIN_CHECKPOINT_H
 #define LSTMC_TRAIN_CHECKPOINT_H
@@ -20,6 +24,7 @@
 #include "support/rng.h"
 #include "train/net.h"
 #include "train/optim.h"
+#include "train/schedule.h"
 
 typedef struct TrainState {
   int64_t epoch;          /* the epoch in progress, or the next one when pos is 0 (1-based) */
@@ -39,6 +44,7 @@ typedef struct CkptParts {
   Net *net;
   Optim *opt;
   uint8_t **masks;         /* [g->nslots] */
+  Schedule *sched;
   const char *fingerprint; /* JSON object text */
   uint64_t data_hash;
 } CkptParts;
@@ -46,11 +52,11 @@ typedef struct CkptParts {
 int ckpt_save(const char *path, const CkptParts *p, const TrainState *s);
 
 /* Reads a checkpoint, checks that it is one and that its fingerprint matches (an error names the first
- * setting that differs), and loads its weights and vocabulary into g. *f keeps the file for ckpt_restore;
+ * setting that differs), and loads its weights, vocabulary and weight-drop probabilities into g. *f keeps the file for ckpt_restore;
  * *data_hash receives the hash of the data it was trained on. */
 int ckpt_open(const char *path, Graph *g, const char *fingerprint, StFile **f, uint64_t *data_hash);
-/* Restores the optimizer state, carried state, masks (allocating masks[slot] for the slots it has) and
- * scalars from an opened checkpoint. */
+/* Restores the optimizer state, carried state, masks (allocating masks[slot] for the slots it has), the
+ * schedule's structures and record, and the scalars from an opened checkpoint. */
 int ckpt_restore(const StFile *f, const CkptParts *p, TrainState *s);
 
 #endif

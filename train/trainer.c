@@ -21,6 +21,7 @@
 #include "train/data.h"
 #include "train/net.h"
 #include "train/optim.h"
+#include "train/schedule.h"
 
 /* Independent streams derived from the seed (the initial weights use the seed itself, as `lstmc init`). */
 enum { SEED_SEQ_LEN = 1, SEED_MASKS = 2 };
@@ -48,9 +49,12 @@ typedef struct Trainer {
   float **params, **grads;
   int64_t *sizes;
   uint8_t **masks; /* [nslots] pruning masks (1 = kept), NULL where nothing is pruned */
+  Schedule sched;
+  float **qat;     /* [nslots] the quantized weights the forward reads under qat, NULL where none */
   TrainState s;
   char *ckpt_path;
   char *fingerprint;
+  int epoch_begun; /* the prune_at pipelines of the current epoch have run */
   /* this invocation */
   double t_start, t_last_draw, tokens_run, batch_seconds; /* batch_seconds: time in training batches */
   int64_t last_plain_decile;
@@ -144,40 +148,6 @@ static int build_vocab(Trainer *t, const char *train, size_t tlen, const char *v
   return 0;
 }
 
-/* A weight in another format (an --init file written after a pass pipeline) becomes dense f32 for
- * training; its zero pattern becomes a pruning mask when the format has one (masked: the mask bits;
- * column-packed: the slots that hold a weight), so that pruned weights stay pruned. */
-static int densify_slot(Trainer *t, int s) {
-  Tensor *old = t->g->slots[s].t;
-  if (tensor_is_dense_f32(old)) return 0;
-  float *vals = tensor_to_f32(old);
-  Tensor *d = tensor_new_f32(old->name, old->ndim, old->rows, old->cols);
-  uint8_t *mask = NULL;
-  if (old->layout != LX_LAYOUT_DENSE) mask = lx_calloc((size_t)(old->rows * old->cols), 1);
-  if (!vals || !d || (old->layout != LX_LAYOUT_DENSE && !mask)) {
-    lx_free(vals);
-    tensor_free(d);
-    lx_free(mask);
-    return lx_nomem("converting weights for training");
-  }
-  memcpy(tensor_f32(d), vals, (size_t)(old->rows * old->cols) * sizeof(float));
-  if (old->layout == LX_LAYOUT_MASKED) {
-    for (int64_t r = 0; r < old->rows; r++)
-      for (int64_t c = 0; c < old->cols; c++) mask[r * old->cols + c] = (uint8_t)lx_mask_get(old->mask + r * old->mask_stride, (unsigned long)c);
-  } else if (old->layout == LX_LAYOUT_PACKED) {
-    for (int64_t r = 0; r < old->rows; r++)
-      for (int64_t gi = 0; gi < old->ngroups; gi++) {
-        uint8_t sel = old->sel[r * old->ngroups + gi];
-        if (sel != LX_SEL_EMPTY) mask[r * old->cols + old->group_cols[old->group_off[gi] + sel]] = 1;
-      }
-  }
-  lx_free(vals);
-  lx_free(t->masks[s]);
-  t->masks[s] = mask;
-  graph_set_tensor(t->g, s, d);
-  return 0;
-}
-
 static int load_data(Trainer *t, char **train_text, size_t *tlen, char **valid_text, size_t *vlen) {
   const TrainOptions *o = t->o;
   const TrainSpec *ts = &t->spec->train;
@@ -206,10 +176,7 @@ static int setup(Trainer *t, StFile **resume_file) {
   t->clip = ts->clip;
   t->ar = ts->ar;
   t->tar = ts->tar;
-  if ((st = optim_config_from_spec(&ts->opt, &t->oc))) return st;
-  if (ts->nschedule || ts->qat)
-    return lx_fail(LSTMC_ERR_UNSUPPORTED, "%s:%d:%d: 'prune_at' and 'qat' need the pass manager (issue 3), which this build does not have yet",
-                   t->spec->path, ts->nschedule ? ts->schedule[0].loc.line : ts->loc.line, ts->nschedule ? ts->schedule[0].loc.col : ts->loc.col);
+  if ((st = optim_config_from_spec(&ts->opt, &t->oc)) || (st = schedule_init(&t->sched, t->spec, t->g->nslots))) return st;
 
   char *train_text = NULL, *valid_text = NULL;
   size_t tlen = 0, vlen = 0;
@@ -227,7 +194,7 @@ static int setup(Trainer *t, StFile **resume_file) {
     if ((st = ckpt_open(o->resume, t->g, t->fingerprint, resume_file, &ckpt_hash))) goto done;
   } else if (o->init) {
     if ((st = weights_load(t->g, o->init))) goto done;
-    for (int s = 0; s < t->g->nslots && !st; s++) st = densify_slot(t, s);
+    for (int s = 0; s < t->g->nslots && !st; s++) st = schedule_adopt_tensor(&t->sched, t->g, s, &t->masks[s]);
     if (st) goto done;
   } else {
     if ((st = build_vocab(t, train_text, tlen, valid_text, vlen)) || (st = weights_init(t->g, t->seed))) goto done;
@@ -265,8 +232,12 @@ static int setup(Trainer *t, StFile **resume_file) {
     st = lx_nomem("starting training");
     goto done;
   }
+  if (!(t->qat = lx_calloc((size_t)n, sizeof *t->qat))) {
+    st = lx_nomem("starting training");
+    goto done;
+  }
   if (o->resume) {
-    CkptParts parts = {t->g, t->net, t->opt, t->masks, t->fingerprint, t->data_hash};
+    CkptParts parts = {t->g, t->net, t->opt, t->masks, &t->sched, t->fingerprint, t->data_hash};
     if ((st = ckpt_restore(*resume_file, &parts, &t->s))) goto done;
   }
   for (int s = 0; s < n; s++)
@@ -285,7 +256,11 @@ static void trainer_free(Trainer *t) {
   pool_free(t->pool);
   if (t->masks && t->g)
     for (int s = 0; s < t->g->nslots; s++) lx_free(t->masks[s]);
+  if (t->qat && t->g)
+    for (int s = 0; s < t->g->nslots; s++) lx_free(t->qat[s]);
   lx_free(t->masks);
+  lx_free(t->qat);
+  schedule_free(&t->sched);
   lx_free(t->params);
   lx_free(t->grads);
   lx_free(t->sizes);
@@ -334,8 +309,15 @@ static double epoch_lr(const Trainer *t, int64_t e) {
   return lr;
 }
 
+static int qat_refresh(Trainer *t);
+static int qat_active(const Trainer *t);
+
 static int train_batch(Trainer *t, int64_t seq_len, int64_t T, NetLoss *loss) {
   const int32_t *x = t->tb.ids + t->s.pos * t->batch;
+  if (qat_active(t)) {
+    int st = qat_refresh(t);
+    if (st) return st;
+  }
   net_draw_masks(t->net, rng_derive(t->seed, SEED_MASKS), t->s.step);
   TrainStepCtx c = {t->net, t->opt, t->pool, t->params, t->grads, t->sizes, t->g->nslots, t->masks, t->clip, t->ar, t->tar};
   double lr = epoch_lr(t, t->s.epoch) * (double)seq_len / (double)t->bptt;
@@ -344,7 +326,8 @@ static int train_batch(Trainer *t, int64_t seq_len, int64_t T, NetLoss *loss) {
   return st;
 }
 
-static int evaluate(Trainer *t, double *bpc) {
+/* The validation BPC with the weights the validation net reads now. */
+static int evaluate_plain(Trainer *t, double *bpc) {
   *bpc = NAN;
   if (!t->valid_ids) return 0;
   net_reset_state(t->evnet);
@@ -363,6 +346,15 @@ static int evaluate(Trainer *t, double *bpc) {
   return 0;
 }
 
+/* The validation BPC of the weights training has now (quantized under qat). */
+static int evaluate(Trainer *t, double *bpc) {
+  if (qat_active(t)) {
+    int st = qat_refresh(t);
+    if (st) return st;
+  }
+  return evaluate_plain(t, bpc);
+}
+
 static double sparsity(const Trainer *t) {
   int64_t zeros = 0, total = 0;
   for (int s = 0; s < t->g->nslots; s++) {
@@ -371,6 +363,74 @@ static double sparsity(const Trainer *t) {
     total += t->sizes[s];
   }
   return total ? (double)zeros / (double)total : 0;
+}
+
+/* ---- passes in the loop ------------------------------------------------------------------------- */
+
+/* Points both forward passes (training, validation) at e's weights where e stores them quantized, decoded
+ * to f32; everywhere else (and for e NULL) at the master weights, which equal e's other formats. */
+static int set_forward_graph(Trainer *t, const Graph *e) {
+  for (int s = 0; s < t->g->nslots; s++) {
+    const Tensor *x = e ? e->slots[s].t : NULL;
+    const float *w = NULL;
+    if (x && x->enc != LX_ENC_F32) {
+      if (!t->qat[s] && !(t->qat[s] = lx_malloc((size_t)(x->rows * x->cols) * sizeof(float))))
+        return lx_nomem("decoding quantized weights");
+      for (int64_t r = 0; r < x->rows; r++) tensor_row_to_f32(x, r, t->qat[s] + r * x->cols);
+      w = t->qat[s];
+    }
+    net_set_forward_weights(t->net, s, w);
+    net_set_forward_weights(t->evnet, s, w);
+  }
+  return 0;
+}
+
+static int qat_active(const Trainer *t) {
+  return t->spec->train.qat && schedule_final_done(&t->sched, t->s.epoch, t->epoch_begun);
+}
+
+/* Quantization-aware training: the forward reads the weights as the final pipeline would export them now;
+ * the gradient of those weights is applied to the float master weights (straight-through estimator). */
+static int qat_refresh(Trainer *t) {
+  Graph *e;
+  int st = schedule_export(&t->sched, t->g, 1, &e);
+  if (st) return st;
+  st = set_forward_graph(t, e);
+  graph_free(e);
+  return st;
+}
+
+static double sparsity(const Trainer *t);
+
+static int run_pipeline(Trainer *t, int entry) {
+  Graph *g = t->g;
+  double t0 = now_seconds(), wd[64];
+  int nwd = 0;
+  for (int i = 0; i < g->nnodes && nwd < 64; i++)
+    if (g->nodes[i].op == OP_LSTM) wd[nwd++] = g->nodes[i].weight_drop;
+  int st = schedule_run(&t->sched, g, t->masks, entry, t->msg);
+  if (st) return st;
+  for (int s = 0; s < g->nslots; s++)
+    if (t->masks[s]) optim_mask_state(t->opt, s, t->masks[s]);
+  /* a weight-drop{p=…} in the pipeline changes the masks the training net draws: make it anew */
+  int changed = 0, k = 0;
+  for (int i = 0; i < g->nnodes && k < 64; i++)
+    if (g->nodes[i].op == OP_LSTM) changed |= g->nodes[i].weight_drop != wd[k++];
+  if (changed) {
+    net_free(t->net);
+    t->net = NULL;
+    if ((st = net_create(g, t->gemm, t->batch, 1, &t->net))) return st;
+    for (int s = 0; s < g->nslots; s++) t->grads[s] = net_grad(t->net, s);
+  }
+  double dt = now_seconds() - t0;
+  t->s.epoch_pass_seconds += dt;
+  t->s.total_seconds += dt;
+  if (t->o->progress >= 0) {
+    if (t->o->progress == 1) fputs("\r\033[K", t->msg);
+    fprintf(t->msg, "epoch %lld: prune_at pipeline %d ran in %.2f s; sparsity now %.1f%%\n", (long long)t->s.epoch, entry + 1, dt,
+            100 * sparsity(t));
+  }
+  return 0;
 }
 
 /* ---- output ------------------------------------------------------------------------------------- */
@@ -435,18 +495,18 @@ static int write_log(Trainer *t) {
 }
 
 static int save_checkpoint(Trainer *t) {
-  CkptParts parts = {t->g, t->net, t->opt, t->masks, t->fingerprint, t->data_hash};
+  CkptParts parts = {t->g, t->net, t->opt, t->masks, &t->sched, t->fingerprint, t->data_hash};
   return ckpt_save(t->ckpt_path, &parts, &t->s);
 }
 
-static int save_output(Trainer *t, double bpc) {
+static int save_output(Trainer *t, const Graph *out, double bpc) {
   char bpcs[64], epochs[32], steps[32];
   snprintf(bpcs, sizeof bpcs, "%.9g", bpc);
   snprintf(epochs, sizeof epochs, "%lld", (long long)(t->s.epoch - 1)); /* completed */
   snprintf(steps, sizeof steps, "%" PRIu64, t->s.step);
   const char *keys[3] = {"lstmc.train.valid_bpc", "lstmc.train.epochs", "lstmc.train.steps"};
   const char *vals[3] = {bpcs, epochs, steps};
-  return weights_save(t->g, t->o->out, keys, vals, 3);
+  return weights_save(out, t->o->out, keys, vals, 3);
 }
 
 /* ---- the loop ------------------------------------------------------------------------------------ */
@@ -464,7 +524,7 @@ static int end_epoch(Trainer *t, double *bpc, double *train_loss) {
   StrBuf sb;
   sb_init(&sb);
   sb_puts(&sb, t->s.log);
-  sb_printf(&sb, "%lld,%.6f,%.6f,%.6f,%.6g,%.6f,%.3f,%.3f,%.6f,%" PRIu64 ",%.1f\n", (long long)t->s.epoch, loss, loss / log(2.0),
+  sb_printf(&sb, "%lld,%.6f,%.6f,%.6f,%.6g,%.6f,%.3f,%.6f,%.6f,%" PRIu64 ",%.1f\n", (long long)t->s.epoch, loss, loss / log(2.0),
             *bpc, lr, sp, t->s.epoch_seconds, t->s.epoch_pass_seconds,
             t->s.epoch_seconds > 0 ? t->s.epoch_pass_seconds / t->s.epoch_seconds : 0, t->s.step, rate);
   char *csv = sb_take(&sb);
@@ -479,6 +539,7 @@ static int end_epoch(Trainer *t, double *bpc, double *train_loss) {
   }
   t->s.epoch++;
   t->s.pos = 0;
+  t->epoch_begun = 0;
   t->s.epoch_nll = 0;
   t->s.epoch_tokens = 0;
   t->s.epoch_seconds = t->s.epoch_pass_seconds = 0;
@@ -500,8 +561,14 @@ static int run_loop(Trainer *t, TrainResult *r) {
             t->g->name, t->data_path, (long long)t->ntrain, (long long)t->g->vocab_size, (long long)t->batch,
             (long long)t->tb.steps, opt, pool_threads(t->pool), gemm_kernel_name(), o->resume ? "; resumed" : "");
   }
+  t->epoch_begun = t->s.pos > 0;
   while (t->s.epoch <= t->epochs && !stopped) {
-    if (t->s.pos == 0) net_reset_state(t->net);
+    if (t->s.pos == 0) {
+      for (int i = 0; i < t->spec->train.nschedule; i++)
+        if (schedule_due(&t->sched, i, t->s.epoch) && (st = run_pipeline(t, i))) return st;
+      t->epoch_begun = 1;
+      net_reset_state(t->net);
+    }
     while (t->s.pos < t->tb.steps - 1 - 1) {
       double t0 = now_seconds();
       int64_t seq_len = data_seq_len(&t->s.seq_rng, t->bptt);
@@ -545,7 +612,24 @@ static int run_loop(Trainer *t, TrainResult *r) {
     }
   }
   if (isnan(bpc) && t->valid_ids && (st = evaluate(t, &bpc))) return st; /* nothing left to train (resumed at the end) */
-  if ((st = save_output(t, bpc))) return st;
+  /* the weights as the schedule leaves them: templates filled with the trained values, quantized when the
+   * last pipeline has run; the BPC reported is theirs (what `lstmc eval` gives) */
+  Graph *e = NULL;
+  int structured = t->sched.quantize.npasses && schedule_final_done(&t->sched, t->s.epoch, t->epoch_begun);
+  for (int s = 0; s < t->g->nslots; s++) structured |= t->sched.tmpl[s] != NULL;
+  if (structured) {
+    double float_bpc = bpc;
+    if ((st = schedule_export(&t->sched, t->g, schedule_final_done(&t->sched, t->s.epoch, t->epoch_begun), &e)) ||
+        (st = set_forward_graph(t, e)) || (st = evaluate_plain(t, &bpc))) {
+      graph_free(e);
+      return st;
+    }
+    if (o->progress >= 0 && e->pipeline)
+      fprintf(t->msg, "lstmc: exported through \"%s\": valid bpc %.4f (float master weights %.4f)\n", e->pipeline, bpc, float_bpc);
+  }
+  st = save_output(t, e ? e : t->g, bpc);
+  graph_free(e);
+  if (st) return st;
   r->valid_bpc = bpc;
   r->steps = t->s.step;
   r->seconds = now_seconds() - t->t_start;

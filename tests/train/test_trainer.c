@@ -329,7 +329,7 @@ static void test_kill_mid_write(void) {
   for (int i = 0; i < g->nslots; i++) sizes[i] = g->slots[i].rows * g->slots[i].cols;
   CHECK(optim_create(&oc, g->nslots, sizes, &opt) == 0);
   uint8_t *masks[16] = {0};
-  CkptParts parts = {g, net, opt, masks, "{\"model\": \"big\"}", 42};
+  CkptParts parts = {g, net, opt, masks, NULL, "{\"model\": \"big\"}", 42};
   TrainState st;
   memset(&st, 0, sizeof st);
   st.epoch = 1;
@@ -381,6 +381,134 @@ static void test_kill_mid_write(void) {
   pool_free(pool);
   graph_free(g);
   spec_free(sp);
+}
+
+static int run_error(TrainOptions o, int want_status, const char *want);
+
+/* ---- passes in the loop ------------------------------------------------------------------------------ */
+
+static const char *SCHED = "model sched { vocab chars; embed 8; dropout 0.1; lstm 24 { weight_drop 0.2; } lstm 8; decoder tied; }\n"
+                           "train {\n"
+                           "  bptt 20; batch 4; epochs 4; seed 3; optimizer adam { lr 0.01; }\n"
+                           "  prune_at 2 { weight-drop{p=0.4}, prune{sparsity=0.5} }\n"
+                           "  prune_at 3 { prune{sparsity=0.7}, column-combine{alpha=4,gamma=0.5}, conflict-prune%s }\n"
+                           "  %s\n"
+                           "}\n";
+
+static void write_sched(const char *path, const char *final, const char *qat) {
+  char text[1024];
+  snprintf(text, sizeof text, SCHED, final, qat);
+  write_text(path, text, strlen(text));
+}
+
+static Graph *load_weights(const char *spec, const char *path) {
+  Diag d;
+  diag_init(&d, stderr);
+  Spec *sp;
+  Graph *g = NULL;
+  if (!CHECK(spec_load(spec, &d, &sp) == 0)) return NULL;
+  if (!CHECK(lower_spec(sp, 0, &g) == 0) || !CHECK(weights_load(g, path) == 0)) {
+    fprintf(stderr, "    %s\n", lstmc_errmsg());
+    graph_free(g);
+    g = NULL;
+  }
+  spec_free(sp);
+  return g;
+}
+
+static void test_schedule(void) {
+  char *spec = path_in_tmp("sched.lstm"), *out = path_in_tmp("sched.safetensors");
+  char full[512], log[512];
+  write_sched(spec, ", quantize{bits=8}", "qat;");
+  snprintf(full, sizeof full, "%s", path_in_tmp("sched_full.safetensors"));
+  snprintf(log, sizeof log, "%s", path_in_tmp("sched.csv"));
+  TrainOptions o = opts(spec, full);
+  o.log = log;
+  TrainResult r;
+  if (!CHECK(train_run(&o, &r) == 0)) {
+    fprintf(stderr, "    %s\n", lstmc_errmsg());
+    return;
+  }
+  /* the final weights: column-packed q8 where combined, masked q8 for the embedding, the pipeline recorded */
+  Graph *g = load_weights(spec, full);
+  if (g) {
+    CHECK_STR_EQ(format_name(g->slots[graph_find_slot(g, "rnns.0.weight_hh_l0")].t->layout, g->slots[graph_find_slot(g, "rnns.0.weight_hh_l0")].t->enc), "cc_q8");
+    CHECK_STR_EQ(format_name(g->slots[0].t->layout, g->slots[0].t->enc), "masked_q8");
+    CHECK_CONTAINS(g->pipeline, "prune{sparsity=0.5},prune{sparsity=0.7},column-combine{alpha=4,gamma=0.5},conflict-prune,quantize{bits=8}");
+    graph_free(g);
+  }
+  /* what the trainer reports is what the reference executor computes on them */
+  double want = ref_bpc(spec, full, 1);
+  if (!CHECK(fabs(r.valid_bpc - want) < 1e-5)) fprintf(stderr, "    trainer %.8f, reference %.8f\n", r.valid_bpc, want);
+  /* the passes' time is in the log for the epochs that ran one */
+  char *text = NULL;
+  size_t n;
+  if (CHECK(read_file(log, &text, &n) == 0)) {
+    int line = 0;
+    char *save = NULL;
+    for (char *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save), line++) {
+      if (line == 0) continue;
+      double f[11] = {0};
+      sscanf(l, "%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf", &f[0], &f[1], &f[2], &f[3], &f[4], &f[5], &f[6], &f[7], &f[8]);
+      CHECK((f[7] > 0) == (line == 2 || line == 3));         /* pass_seconds */
+      CHECK(line < 2 || f[5] >= 0.5);                         /* sparsity */
+      CHECK(f[8] >= 0 && f[8] < 1 && (f[8] > 0) == (f[7] > 0)); /* pass_fraction */
+    }
+    lx_free(text);
+  }
+  /* stopped in epoch 3 (after the last pipeline, under qat) and at the end of epoch 2, resumed: same bytes */
+  char *ckpt = train_checkpoint_path(out);
+  int64_t stops[2] = {140, 0};
+  for (int k = 0; k < 2; k++) {
+    o = opts(spec, out);
+    if (stops[k]) o.max_steps = stops[k];
+    else o.epochs = 2;
+    CHECK(train_run(&o, &r) == 0);
+    if (!stops[k]) {
+      /* at the end of epoch 2: the master weights are zero where the mask says pruned, and p = 0.4 */
+      StFile *f;
+      if (CHECK(st_read_file(ckpt, &f) == 0)) {
+        const StTensor *m = st_find(f, "train.mask.rnns.0.weight_hh_l0"), *w = st_find(f, "rnns.0.weight_hh_l0");
+        if (CHECK(m && w && m->nelems == w->nelems)) {
+          int64_t bad = 0, pruned = 0;
+          for (uint64_t i = 0; i < m->nelems; i++) {
+            float v;
+            memcpy(&v, w->data + 4 * i, 4);
+            pruned += !m->data[i];
+            bad += !m->data[i] && v != 0.0f;
+          }
+          CHECK_INT_EQ(bad, 0);
+          CHECK_INT_EQ(pruned, (int64_t)(m->nelems / 2));
+        }
+        CHECK_CONTAINS(st_meta_get(f, "lstmc.checkpoint", NULL), "\"weight_drop\": [0.40000000000000002, 0.40000000000000002]");
+        st_free(f);
+      }
+    }
+    o = opts(spec, out);
+    o.resume = ckpt;
+    o.threads = 2;
+    CHECK(train_run(&o, &r) == 0);
+    if (!CHECK(same_file(full, out))) fprintf(stderr, "    resumed from %s differs\n", stops[k] ? "epoch 3" : "the end of epoch 2");
+  }
+  lx_free(ckpt);
+
+  /* without qat the export still quantizes (post-training), and the report is the exported weights' BPC */
+  write_sched(spec, ", quantize{bits=4}", "");
+  o = opts(spec, out);
+  CHECK(train_run(&o, &r) == 0);
+  want = ref_bpc(spec, out, 1);
+  CHECK(fabs(r.valid_bpc - want) < 1e-5);
+
+  /* quantize only at the very end; qat needs it */
+  char *bad = path_in_tmp("sched_bad.lstm");
+  const char *text1 = "model m { vocab chars; embed 8; lstm 8; decoder tied; }\n"
+                      "train { prune_at 2 { quantize{bits=8}, prune } prune_at 3 { prune{sparsity=0.6} } }\n";
+  write_text(bad, text1, strlen(text1));
+  o = opts(bad, out);
+  run_error(o, LSTMC_ERR_USAGE, "sched_bad.lstm:2:22: quantize may only end the last prune_at pipeline (epoch 3)");
+  const char *text2 = "model m { vocab chars; embed 8; lstm 8; decoder tied; }\ntrain { prune_at 2 { prune } qat; }\n";
+  write_text(bad, text2, strlen(text2));
+  run_error(o, LSTMC_ERR_USAGE, "'qat' trains through the quantizer of the last prune_at pipeline");
 }
 
 /* ---- errors ------------------------------------------------------------------------------------------- */
@@ -501,6 +629,7 @@ int main(int argc, char **argv) {
   test_resume();
   test_masks_survive();
   test_kill_mid_write();
+  test_schedule();
   test_errors();
   test_plot();
   return tu_summary("train_trainer");
