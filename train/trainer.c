@@ -11,6 +11,7 @@
 #include "frontend/lower.h"
 #include "frontend/spec.h"
 #include "ir/vocab.h"
+#include "passes/pipeline.h"
 #include "runtime/exec.h"
 #include "runtime/internal.h"
 #include "runtime/weights.h"
@@ -102,7 +103,20 @@ static char *make_fingerprint(const Trainer *t) {
   sb_json_string(&sb, opt, strlen(opt));
   sb_puts(&sb, ", \"lr_drop\": \"");
   for (int i = 0; i < ts->nlr_drop; i++) sb_printf(&sb, "%s%d", i ? "," : "", ts->lr_drop[i]);
-  sb_printf(&sb, "\", \"schedule\": %d, \"qat\": %d}", ts->nschedule, ts->qat);
+  StrBuf sched;
+  sb_init(&sched);
+  for (int i = 0; i < ts->nschedule; i++) {
+    sb_puts(&sched, i ? "; prune_at " : "prune_at ");
+    for (int k = 0; k < ts->schedule[i].nepochs; k++) sb_printf(&sched, "%s%d", k ? "," : "", ts->schedule[i].epochs[k]);
+    sb_puts(&sched, " { ");
+    pipeline_to_text(ts->schedule[i].pipeline, &sched);
+    sb_puts(&sched, " }");
+  }
+  sb_puts(&sb, "\", \"schedule\": ");
+  sb_json_string(&sb, sb_cstr(&sched), sched.len);
+  sb_printf(&sb, ", \"qat\": %d}", ts->qat);
+  sb.failed |= sched.failed;
+  sb_free(&sched);
   char *r = model.failed ? NULL : sb_take(&sb);
   sb_free(&sb);
   sb_free(&model);
