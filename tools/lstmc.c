@@ -9,6 +9,8 @@
  *   lstmc report SPEC --weights W [--passes P] [--array 32x32] [--json]
  *   lstmc compile SPEC --weights W [--passes P] [--target cpu|cuda] [--emit obj|asm|llvm|cuda|ptx|cubin] -o OUT [--header H.h]
  *   lstmc bench SPEC --weights W [--passes P] [--target ref|cpu|cuda] [--mode gen|score] [--batch N] [--json|-o md|csv]
+ *   lstmc train SPEC [--data F] [--valid F] -o W.safetensors [--epochs N] [--resume CKPT] [--log run.csv] …
+ *   lstmc plot run.csv -o curve.png|curve.svg
  * (ir, eval, generate and report take the pass flags: --passes P --stats --time-passes --print-after=NAME
  *  --print-after-all --verify-each --verbose)
  *
@@ -28,6 +30,8 @@ COMMAND(passes)
 COMMAND(report)
 COMMAND(compile)
 COMMAND(bench)
+COMMAND(train)
+COMMAND(plot)
 #undef COMMAND
 
 static const Command commands[] = {
@@ -54,6 +58,11 @@ static const Command commands[] = {
      "lstmc bench SPEC --weights W [--target ref|cpu|cuda] [--mode gen|score] [--batch N] [--threads T] "
      "[--json|-o md|csv]",
      "time per token: median, p90, p99, tokens/s, GB/s", 1, bench_opts, cmd_bench},
+    {"train",
+     "lstmc train SPEC [--data F] [--valid F] -o W.safetensors [--target cpu] [--epochs N] [--max-seconds S] "
+     "[--resume CKPT] [--log run.csv] [--threads T] [--init W0]",
+     "train with AWD-LSTM regularization (checkpoints every epoch and on Ctrl-C)", 1, train_opts, cmd_train},
+    {"plot", "lstmc plot run.csv -o curve.png|curve.svg", "draw the curves of a training log", 1, plot_opts, cmd_plot},
 };
 #define NCOMMANDS ((int)(sizeof commands / sizeof *commands))
 
