@@ -173,8 +173,8 @@ static void build_args(const AstPass *p, int index, int pass, Diag *d, PassArgs 
         char list[256] = "";
         size_t len = 0;
         for (int j = 0; j < nopts && len < sizeof list; j++)
-          len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", j ? (j == nopts - 1 ? " or " : ", ") : "", keys[j]);
-        diag_error(d, po->loc, "pass %d (%s): unknown option '%s' (it takes %s)", index, name, po->key, list);
+          len += (size_t)snprintf(list + len, sizeof list - len, "%s'%s'", j ? (j == nopts - 1 ? " or " : ", ") : "", keys[j]);
+        diag_error(d, po->loc, "pass %d (%s): unknown option '%s' (its options are %s)", index, name, po->key, list);
       }
       continue;
     }

@@ -26,6 +26,21 @@ typedef struct ExecOptions {
 
 typedef struct Executor Executor;
 
+/* Generation as lstmc_session_generate asks for it: from the current state, feed prime[0..nprime), then
+ * sample `length` tokens exactly as runtime/model.c's sample_token does with an Rng seeded with `seed`,
+ * feeding each sampled token but the last. */
+typedef struct ExecGenRequest {
+  const int32_t *prime;
+  int64_t nprime; /* >= 1 */
+  int64_t length;
+  double temperature; /* <= 0: greedy */
+  int top_k;          /* 0: no cut */
+  uint64_t seed;
+  /* Receives the sampled tokens in order, some at a time; a non-zero return stops generation with it. */
+  int (*on_tokens)(const int32_t *ids, int64_t n, void *ctx);
+  void *ctx;
+} ExecGenRequest;
+
 typedef struct ExecVtbl {
   const char *name;
   /* 0 when the backend can run the whole graph; otherwise LSTMC_ERR_UNSUPPORTED with a message naming
@@ -41,6 +56,9 @@ typedef struct ExecVtbl {
    * -log p(tokens[t+1]) into *nll (natural log, double); logprobs[t] receives log p(tokens[t+1]) when
    * non-NULL. State carries over from earlier calls. */
   int (*score)(Executor *e, const int32_t *tokens, int64_t n, double *nll, double *logprobs);
+  /* Optional (NULL: the session samples on the host between steps): generation on the backend's side, for
+   * stream 0, e.g. decoder and sampler on the GPU with no host round trip per token. */
+  int (*generate)(Executor *e, const ExecGenRequest *r);
 } ExecVtbl;
 
 struct Executor {

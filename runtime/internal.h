@@ -16,6 +16,18 @@ struct lstmc_session {
   float *logits; /* [V] scratch for generation */
 };
 
+/* A sampling candidate (sample_token's scratch). */
+typedef struct Cand {
+  float logit;
+  int32_t id;
+} Cand;
+
+/* The token generation picks from logits[V] (model.c): greedy for temperature <= 0, else a draw from
+ * softmax(logits / temperature) over all tokens or the top_k largest, with one rng_uniform. The reference
+ * every executor's sampler must reproduce. scratch holds V candidates. */
+struct Rng;
+int sample_token(const float *logits, int64_t V, double temperature, int top_k, struct Rng *rng, Cand *scratch);
+
 /* Monotonic clock in seconds. */
 double now_seconds(void);
 

@@ -293,18 +293,13 @@ int lstmc_session_eval(lstmc_session *s, const int32_t *ids, int64_t n, lstmc_ev
 
 /* ---- generation ---------------------------------------------------------------------------------- */
 
-typedef struct Cand {
-  float logit;
-  int32_t id;
-} Cand;
-
 static int cand_cmp(const void *a, const void *b) {
   const Cand *x = a, *y = b;
   if (x->logit != y->logit) return x->logit > y->logit ? -1 : 1;
   return x->id < y->id ? -1 : x->id > y->id; /* ties: the lower id first, so the order is total */
 }
 
-static int sample_token(const float *logits, int64_t V, double temperature, int top_k, Rng *rng, Cand *scratch) {
+int sample_token(const float *logits, int64_t V, double temperature, int top_k, Rng *rng, Cand *scratch) {
   if (temperature <= 0) {
     int32_t best = 0;
     for (int64_t i = 1; i < V; i++)
@@ -330,6 +325,26 @@ static int sample_token(const float *logits, int64_t V, double temperature, int 
   return scratch[k - 1].id; /* u landed on the rounding edge */
 }
 
+/* Where generated tokens go: their text to the caller's callback and, when asked, to the returned string. */
+typedef struct GenSink {
+  const Vocab *v;
+  const lstmc_gen_opts *o;
+  StrBuf *out; /* NULL: no text is returned */
+  StrBuf piece;
+} GenSink;
+
+static int gen_sink_tokens(const int32_t *ids, int64_t n, void *ctx) {
+  GenSink *k = ctx;
+  for (int64_t i = 0; i < n; i++) {
+    k->piece.len = 0;
+    vocab_append_token(k->v, ids[i], &k->piece);
+    if (k->piece.failed) return lx_nomem("generating");
+    if (k->o->on_text) k->o->on_text(k->piece.data, k->piece.len, k->o->ctx);
+    if (k->out) sb_append(k->out, k->piece.data, k->piece.len);
+  }
+  return 0;
+}
+
 int lstmc_session_generate(lstmc_session *s, const lstmc_gen_opts *o, char **text) {
   if (text) *text = NULL;
   const Graph *g = s->m->g;
@@ -353,37 +368,33 @@ int lstmc_session_generate(lstmc_session *s, const lstmc_gen_opts *o, char **tex
     prime[0] = vocab_prime_token(v);
     nprime = 1;
   }
-  Cand *scratch = lx_malloc((size_t)V * sizeof *scratch);
-  StrBuf out, piece;
+  Cand *scratch = NULL;
+  StrBuf out;
   sb_init(&out);
-  sb_init(&piece);
-  if (!scratch) {
-    st = lx_nomem("generating");
-    goto done;
-  }
-  Rng rng;
-  rng_seed(&rng, o->seed);
+  GenSink sink = {v, o, text ? &out : NULL, {0}};
+  sb_init(&sink.piece);
   s->e->vt->reset(s->e);
-  for (int64_t i = 0; i < nprime && !st; i++) st = s->e->vt->step(s->e, &prime[i], s->logits);
-  for (int64_t i = 0; i < o->length && !st; i++) {
-    int32_t tok = sample_token(s->logits, V, o->temperature, o->top_k, &rng, scratch);
-    piece.len = 0;
-    vocab_append_token(v, tok, &piece);
-    if (piece.failed) {
-      st = lx_nomem("generating");
-      break;
+  if (s->e->vt->generate) {
+    ExecGenRequest rq = {prime, nprime, o->length, o->temperature, o->top_k, o->seed, gen_sink_tokens, &sink};
+    st = s->e->vt->generate(s->e, &rq);
+  } else if (!(scratch = lx_malloc((size_t)V * sizeof *scratch))) {
+    st = lx_nomem("generating");
+  } else {
+    Rng rng;
+    rng_seed(&rng, o->seed);
+    for (int64_t i = 0; i < nprime && !st; i++) st = s->e->vt->step(s->e, &prime[i], s->logits);
+    for (int64_t i = 0; i < o->length && !st; i++) {
+      int32_t tok = sample_token(s->logits, V, o->temperature, o->top_k, &rng, scratch);
+      if ((st = gen_sink_tokens(&tok, 1, &sink))) break;
+      if (i + 1 < o->length) st = s->e->vt->step(s->e, &tok, s->logits);
     }
-    if (o->on_text) o->on_text(piece.data, piece.len, o->ctx);
-    if (text) sb_append(&out, piece.data, piece.len);
-    if (i + 1 < o->length) st = s->e->vt->step(s->e, &tok, s->logits);
   }
   if (!st && text) {
     *text = sb_take(&out);
     if (!*text) st = lx_nomem("generating");
   }
-done:
   sb_free(&out);
-  sb_free(&piece);
+  sb_free(&sink.piece);
   lx_free(scratch);
   lx_free(prime);
   return st;

@@ -315,7 +315,9 @@ int weights_load(Graph *g, const char *path) {
   return st;
 }
 
-int weights_bind(Graph *g, const StFile *f) {
+int weights_bind(Graph *g, const StFile *f) { return weights_bind_skip(g, f, NULL); }
+
+int weights_bind_skip(Graph *g, const StFile *f, const char *skip_prefix) {
   const char *path = f->path;
   int st;
   Loader L = {path, f, NULL, NULL};
@@ -406,7 +408,7 @@ int weights_bind(Graph *g, const StFile *f) {
     L.used[dw - f->tensors] = 1;
   }
   for (int i = 0; i < f->ntensors; i++)
-    if (!L.used[i]) {
+    if (!L.used[i] && !(skip_prefix && !strncmp(f->tensors[i].name, skip_prefix, strlen(skip_prefix)))) {
       st = lx_fail(LSTMC_ERR_FORMAT, "%s: unexpected tensor '%s' (the spec has no such weight)", path, f->tensors[i].name);
       goto done;
     }
@@ -521,6 +523,11 @@ static int add_tensor(Writer *w, const Tensor *t, StrBuf *formats, int *nformats
 }
 
 int weights_save(const Graph *g, const char *path, const char *const *extra_keys, const char *const *extra_values, int nextra) {
+  return weights_save_with(g, path, extra_keys, extra_values, nextra, NULL, 0);
+}
+
+int weights_save_with(const Graph *g, const char *path, const char *const *extra_keys, const char *const *extra_values,
+                      int nextra, const StWriteTensor *extra_tensors, int nextra_tensors) {
   Writer w = {0};
   StrBuf formats, vocab;
   sb_init(&formats);
@@ -529,6 +536,10 @@ int weights_save(const Graph *g, const char *path, const char *const *extra_keys
   for (int i = 0; i < g->nslots && !st; i++) {
     if (!g->slots[i].t) st = lx_fail(LSTMC_ERR_USAGE, "weight '%s' is not loaded", g->slots[i].name);
     else st = add_tensor(&w, g->slots[i].t, &formats, &nformats);
+  }
+  for (int i = 0; i < nextra_tensors && !st; i++) {
+    const StWriteTensor *x = &extra_tensors[i];
+    st = add(&w, x->name, x->dtype, x->ndim, x->shape[0], x->ndim > 1 ? x->shape[1] : 0, x->data, x->nbytes);
   }
   const char *keys[8 + 16], *vals[8 + 16];
   int nmeta = 0;

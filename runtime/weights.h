@@ -19,9 +19,16 @@ struct StFile;
 int weights_load(Graph *g, const char *path);
 /* The same from a safetensors file already read (runtime/safetensors.h); f stays the caller's. */
 int weights_bind(Graph *g, const struct StFile *f);
+/* weights_bind, leaving the tensors whose names start with skip_prefix to the caller instead of calling
+ * them "unexpected" (training checkpoints keep their optimizer state that way). */
+int weights_bind_skip(Graph *g, const struct StFile *f, const char *skip_prefix);
 /* Writes all slots (and the vocabulary) atomically. extra_keys/values: more metadata (may be NULL). */
 int weights_save(const Graph *g, const char *path, const char *const *extra_keys, const char *const *extra_values,
                  int nextra);
+/* The same with more tensors (1-D or 2-D) written after the weights. */
+struct StWriteTensor;
+int weights_save_with(const Graph *g, const char *path, const char *const *extra_keys, const char *const *extra_values,
+                      int nextra, const struct StWriteTensor *extra_tensors, int nextra_tensors);
 /* Random weights as AWD-LSTM initializes them: encoder and decoder uniform(-0.1, 0.1), decoder bias 0,
  * LSTM weights and biases uniform(-1/sqrt(H), 1/sqrt(H)) like nn.LSTM. The graph must know its vocabulary. */
 int weights_init(Graph *g, uint64_t seed);

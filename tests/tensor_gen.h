@@ -76,7 +76,7 @@ static inline Tensor *tensor_gen_random(const char *name, int64_t rows, int64_t 
     }
     t->alpha = o->alpha;
     t->gamma = 0.5;
-    t->block = 256;
+    t->block = 0; /* groups span the whole matrix: executors must not assume blocks */
   }
   for (size_t i = 0; i < (size_t)rows * t->stride; i++) t->codes[i] = (uint8_t)rng_below(rng, 256);
   double amp = o->torch_scale ? 1.0 / sqrt((double)(cols > 0 ? cols : 1)) : 1.0;
@@ -105,6 +105,45 @@ static inline Tensor *tensor_gen_random(const char *name, int64_t rows, int64_t 
   if (t->mask)
     for (size_t i = 0; i < (size_t)rows * t->mask_stride; i++) t->mask[i] = (uint8_t)rng_below(rng, 256);
   lx_free(perm);
+  return t;
+}
+
+/* The spread of an encoding (standard deviation of a random code's level). */
+static inline double tensor_gen_level_std(int enc) {
+  switch (enc) {
+  case LX_ENC_Q8: return 73.0;
+  case LX_ENC_Q4: return 4.0;
+  case LX_ENC_TERNARY: return 0.8;
+  default: return 1.0;
+  }
+}
+
+/* tensor_gen_random (default options) scaled like a trained weight matrix: a row times a vector of
+ * unit-size entries is O(1) (values or scales ~ 1.5 / sqrt(cols)), so LSTM gates stay in the sensitive
+ * range of their sigmoids. NULL on OOM. */
+static inline Tensor *tensor_gen_matrix(const char *name, int64_t rows, int64_t cols, int layout, int enc, Rng *rng) {
+  Tensor *t = tensor_gen_random(name, rows, cols, layout, enc, NULL, rng);
+  if (!t) return NULL;
+  double s = 1.5 / sqrt((double)cols);
+  if (enc == LX_ENC_F32 || enc == LX_ENC_BF16) {
+    for (int64_t r = 0; r < rows; r++)
+      for (int64_t k = 0; k < t->nslots; k++) {
+        uint8_t *p = t->codes + (size_t)r * t->stride;
+        if (enc == LX_ENC_F32) {
+          float v;
+          memcpy(&v, p + 4 * k, 4);
+          v = (float)(v * s);
+          memcpy(p + 4 * k, &v, 4);
+        } else {
+          uint16_t h;
+          memcpy(&h, p + 2 * k, 2);
+          h = f32_to_bf16((float)(lx_bf16_to_f32(h) * s));
+          memcpy(p + 2 * k, &h, 2);
+        }
+      }
+  } else {
+    for (int64_t r = 0; r < rows; r++) t->scale[r] = (float)((0.5 + rng_uniform(rng)) * s / tensor_gen_level_std(enc));
+  }
   return t;
 }
 

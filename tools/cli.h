@@ -51,6 +51,8 @@ int require(const Args *a, const char *name);
 
 /* Reads a whole file with malloc (free it); prints the error and returns 1 on failure. */
 int read_whole(const char *path, char **data, size_t *len);
+/* Writes a whole file; prints the error and returns 1 on failure. */
+int write_whole(const char *path, const void *data, size_t len);
 /* Writes n with thousands separators. */
 void print_count(FILE *f, long long n);
 /* Loads the spec (a->pos[0]) and --weights when given (required when need_weights). Returns an exit status. */
@@ -63,7 +65,7 @@ int open_model(const Args *a, int need_weights, lstmc_model **m);
       {"time-passes", 0, "seconds per pass"}, {"print-after", 1, "print the IR after each run of pass NAME"}, \
       {"print-after-all", 0, "print the IR after every pass"},                                             \
       {"verify-each", 0, "run the IR verifier after every pass"},                                          \
-      {"verbose", 0, "say when the spec's pipeline is not applied (the weights record one)"}
+      {"verbose", 0, "say what runs: skipped default pipelines, kernel compilation, the GPU plan"}
 /* Applies --passes (or the spec's pipeline) with the flags above; the API reports failures on stderr.
  * Returns an exit status. */
 int apply_passes(const Args *a, lstmc_model *m);

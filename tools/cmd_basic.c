@@ -101,6 +101,7 @@ const OptSpec eval_opts[] = {{"weights", 1, "weights file"},
                                     {"threads", 1, "CPU threads (0 = all cores)"},
                                     {"json", 0, "print one JSON object"},
                                     PASS_OPTSPECS,
+                                    {"no-cache", 0, "cuda: do not use the on-disk kernel cache"},
                                     {0}};
 
 int cmd_eval(Args *a) {
@@ -128,6 +129,8 @@ int cmd_eval(Args *a) {
   lstmc_session_opts so = {0};
   so.target = arg_str(a, "target");
   so.threads = (int)threads;
+  so.no_cache = arg_flag(a, "no-cache");
+  so.verbose = arg_flag(a, "verbose");
   if ((st = lstmc_tokenize(m, text, len, data, &ids, &n)) || (st = lstmc_session_create(m, &so, &s))) {
     rc = fail(st);
     goto done;
@@ -166,6 +169,7 @@ const OptSpec generate_opts[] = {{"weights", 1, "weights file"},
                                    {"target", 1, "executor: ref (default), cpu, cuda"},
                                    {"threads", 1, "CPU threads (0 = all cores)"},
                                    PASS_OPTSPECS,
+                                   {"no-cache", 0, "cuda: do not use the on-disk kernel cache"},
                                    {0}};
 
 static void write_text(const char *t, size_t n, void *ctx) {
@@ -192,6 +196,8 @@ int cmd_generate(Args *a) {
   lstmc_session_opts so = {0};
   so.target = arg_str(a, "target");
   so.threads = (int)threads;
+  so.no_cache = arg_flag(a, "no-cache");
+  so.verbose = arg_flag(a, "verbose");
   lstmc_session *s = NULL;
   int st = lstmc_session_create(m, &so, &s);
   if (!st) {

@@ -1,21 +1,33 @@
-/* lstmc compile: a model and its weights, after the pass pipeline (--passes, else the spec's, as eval
- * runs it), as a standalone object file with a C header (include/lstmc.h, lstmc_model_compile). */
+/* lstmc compile: a model and its weights, after the pass pipeline (--passes, else the spec's, as eval runs
+ * it), as ahead-of-time code. --target cpu (default): a standalone object file with a C header
+ * (include/lstmc.h, lstmc_model_compile). --target cuda: the kernel source, PTX or cubin with a header
+ * describing the launch contract (tools/cmd_compile_cuda.c). */
 #include <string.h>
 
 #include "tools/cli.h"
 
-const OptSpec compile_opts[] = {{"weights", 1, "weights file"},
-                                {"target", 1, "code generator: cpu (default)"},
-                                {"emit", 1, "obj (default), asm or llvm"},
-                                {"o", 1, "output file"},
-                                {"header", 1, "also write the C header of the object's API"},
-                                {"name", 1, "prefix of the API's symbols (default: the header's file name)"},
-                                {"cpu", 1, "native (default: this machine's CPU and features) or an LLVM CPU name"},
-                                {"features", 1, "with --cpu NAME: LLVM features, e.g. +avx2,+fma"},
-                                PASS_OPTSPECS, /* its --verbose also prints the compiler's phase times */
-                                {0}};
+int cmd_compile_cuda(Args *a);
 
-int cmd_compile(Args *a) {
+const OptSpec compile_opts[] = {
+    {"weights", 1, "weights file"},
+    {"target", 1, "code generator: cpu (default) or cuda"},
+    {"emit", 1, "cpu: obj (default), asm or llvm; cuda: cuda (source, default), ptx or cubin"},
+    {"o", 1, "output file"},
+    {"header", 1, "cpu: the C header of the object's API; cuda: the launch contract"},
+    {"name", 1, "cpu: prefix of the API's symbols (default: the header's file name)"},
+    {"cpu", 1, "cpu: native (default: this machine's CPU and features) or an LLVM CPU name"},
+    {"features", 1, "cpu: with --cpu NAME, LLVM features, e.g. +avx2,+fma"},
+    {"blob", 1, "cuda: also write the packed weight images (blob, then decoder)"},
+    {"arch", 1, "cuda: target architecture, e.g. sm_90 (default: the GPU's, else sm_90)"},
+    {"batch", 1, "cuda: streams of the batched kernel, 1..8 (default 1)"},
+    {"sms", 1, "cuda: multiprocessors to plan for (default: the GPU's or the architecture's)"},
+    {"smem", 1, "cuda: shared memory per block to plan for, bytes"},
+    {"threads", 1, "cuda: threads per block of the persistent kernel (default 512)"},
+    {"no-cache", 0, "cuda: do not use the kernel cache"},
+    PASS_OPTSPECS, /* its --verbose also prints the compiler's phase times, the GPU plan */
+    {0}};
+
+static int compile_cpu(Args *a) {
   int rc;
   if ((rc = require(a, "o"))) return rc;
   lstmc_model *m;
@@ -38,4 +50,10 @@ int cmd_compile(Args *a) {
   rc = st ? fail(st) : 0;
   lstmc_model_free(m);
   return rc;
+}
+
+int cmd_compile(Args *a) {
+  const char *t = arg_str(a, "target");
+  if (t && !strcmp(t, "cuda")) return cmd_compile_cuda(a);
+  return compile_cpu(a);
 }

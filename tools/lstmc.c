@@ -7,8 +7,10 @@
  *   lstmc generate SPEC --weights W [--prime STR] [--length N] [--temperature T] [--top-k K] [--seed S]
  *   lstmc passes | lstmc --list-passes
  *   lstmc report SPEC --weights W [--passes P] [--array 32x32] [--json]
- *   lstmc compile SPEC --weights W [--passes P] --target cpu [--emit obj|asm|llvm] -o OUT [--header H.h]
+ *   lstmc compile SPEC --weights W [--passes P] [--target cpu|cuda] [--emit obj|asm|llvm|cuda|ptx|cubin] -o OUT [--header H.h]
  *   lstmc bench SPEC --weights W [--passes P] [--target ref|cpu|cuda] [--mode gen|score] [--batch N] [--json|-o md|csv]
+ *   lstmc train SPEC [--data F] [--valid F] -o W.safetensors [--epochs N] [--resume CKPT] [--log run.csv] …
+ *   lstmc plot run.csv -o curve.png|curve.svg
  * (ir, eval, generate and report take the pass flags: --passes P --stats --time-passes --print-after=NAME
  *  --print-after-all --verify-each --verbose)
  *
@@ -28,6 +30,8 @@ COMMAND(passes)
 COMMAND(report)
 COMMAND(compile)
 COMMAND(bench)
+COMMAND(train)
+COMMAND(plot)
 #undef COMMAND
 
 static const Command commands[] = {
@@ -46,13 +50,19 @@ static const Command commands[] = {
     {"report", "lstmc report SPEC --weights W [--passes P] [--array 32x32] [--json]",
      "systolic-array tiles, utilization and cycles, before and after column combining", 1, report_opts, cmd_report},
     {"compile",
-     "lstmc compile SPEC --weights W --target cpu [--emit obj|asm|llvm] -o OUT [--header H.h] [--name PREFIX] "
-     "[--cpu CPU [--features F]]",
-     "a standalone object file with the weights embedded, and its C header", 1, compile_opts, cmd_compile},
+     "lstmc compile SPEC --weights W [--passes P] [--target cpu|cuda] [--emit obj|asm|llvm|cuda|ptx|cubin] -o OUT "
+     "[--header H.h] (see lstmc help compile)",
+     "ahead-of-time code: a standalone object with its C header (cpu), or CUDA source/PTX/cubin (cuda)", 1,
+     compile_opts, cmd_compile},
     {"bench",
      "lstmc bench SPEC --weights W [--target ref|cpu|cuda] [--mode gen|score] [--batch N] [--threads T] "
      "[--json|-o md|csv]",
      "time per token: median, p90, p99, tokens/s, GB/s", 1, bench_opts, cmd_bench},
+    {"train",
+     "lstmc train SPEC [--data F] [--valid F] -o W.safetensors [--target cpu] [--epochs N] [--max-seconds S] "
+     "[--resume CKPT] [--log run.csv] [--threads T] [--init W0]",
+     "train with AWD-LSTM regularization (checkpoints every epoch and on Ctrl-C)", 1, train_opts, cmd_train},
+    {"plot", "lstmc plot run.csv -o curve.png|curve.svg", "draw the curves of a training log", 1, plot_opts, cmd_plot},
 };
 #define NCOMMANDS ((int)(sizeof commands / sizeof *commands))
 

@@ -52,8 +52,8 @@ static void test_check_errors(void) {
   expect_error("column-combine{alpah=8}",
                "--passes:1:16: error: pass 1 (column-combine): unknown option 'alpah'; did you mean 'alpha'?\n"
                "column-combine{alpah=8}\n               ^~~~~\n");
-  expect_error("prune{xyz=1}", "--passes:1:7: error: pass 1 (prune): unknown option 'xyz' (it takes sparsity, scope, "
-                               "only or skip)\nprune{xyz=1}\n      ^~~\n");
+  expect_error("prune{xyz=1}", "--passes:1:7: error: pass 1 (prune): unknown option 'xyz' (its options are 'sparsity', "
+                               "'scope', 'only' or 'skip')\nprune{xyz=1}\n      ^~~\n");
   expect_error("prune{sparsity=1.5}", "--passes:1:16: error: pass 1 (prune): sparsity must be a number in [0, 1], got 1.5\n"
                                       "prune{sparsity=1.5}\n               ^~~\n");
   expect_error("prune{sparsity=high}",

@@ -1,0 +1,56 @@
+/* The CUDA executor (runtime/exec.h's `cuda_exec_vtbl`) and the device it runs on.
+ *
+ * The executor talks to its device through a small table of operations — memory, one module of generated
+ * source, launches, and a single-precision GEMM — rather than to the driver directly. cuda_device.c
+ * implements it with the CUDA driver, NVRTC (through the kernel cache) and cuBLAS; tests/cuda implements it
+ * with a host emulator of the CUDA execution model, which runs the same generated kernel source compiled
+ * by the host C compiler, so the executor's whole path is exercised on machines without a GPU. */
+#ifndef LSTMC_CODEGEN_CUDA_EXEC_H
+#define LSTMC_CODEGEN_CUDA_EXEC_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "codegen/cuda/cuda_loader.h"
+#include "codegen/cuda/cuda_plan.h"
+#include "codegen/cuda/dev_params.h"
+#include "runtime/exec.h"
+
+typedef struct CudaDev CudaDev;
+
+typedef struct CudaDevOps {
+  int (*alloc)(CudaDev *d, size_t n, CUdeviceptr *p);
+  void (*free)(CudaDev *d, CUdeviceptr p);
+  int (*h2d)(CudaDev *d, CUdeviceptr dst, const void *src, size_t n);
+  int (*d2h)(CudaDev *d, void *dst, CUdeviceptr src, size_t n);
+  int (*memset32)(CudaDev *d, CUdeviceptr dst, uint32_t v, size_t nwords);
+  /* Compiles and loads the module (one per device handle). */
+  int (*load)(CudaDev *d, const char *source, const char *name, int no_cache, int verbose);
+  /* A kernel of the module, allowed `smem` bytes of dynamic shared memory. */
+  int (*kernel)(CudaDev *d, const char *name, int smem, void **fn);
+  /* Runs a kernel to completion (cooperative: all blocks resident at once, or an error). */
+  int (*launch)(CudaDev *d, void *fn, int grid, int block, int smem, int cooperative, const LxParams *p);
+  /* C = op(A) op(B) in fp32, column-major as cuBLAS (beta = 0). */
+  int (*gemm)(CudaDev *d, int ta, int tb, int m, int n, int k, CUdeviceptr A, int lda, CUdeviceptr B, int ldb,
+              CUdeviceptr C, int ldc);
+  void (*close)(CudaDev *d);
+} CudaDevOps;
+
+struct CudaDev {
+  const CudaDevOps *ops;
+  CudaDeviceInfo info;
+  int emu; /* generate source for the host emulator */
+};
+
+/* Opens the first CUDA device (LSTMC_CUDA_DEVICE picks another ordinal; LSTMC_CUDA_THREADS the threads of
+ * the persistent kernel). LSTMC_ERR_NODEVICE without a driver or a device. */
+int cuda_dev_open(CudaDev **out);
+
+/* Creates an executor on a device it takes over (closed on failure too). */
+int cuda_exec_create_on(const Graph *g, const ExecOptions *o, CudaDev *dev, Executor **out);
+/* The executor's plan and device (for reports and tests). */
+const CudaPlan *cuda_exec_plan(const Executor *e);
+CudaDev *cuda_exec_device(const Executor *e);
+
+extern const ExecVtbl cuda_exec_vtbl;
+
+#endif
