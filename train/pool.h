@@ -1,4 +1,4 @@
-/* A fixed pool of worker threads for the training engine. pool_run hands one function to every thread
+/* A fixed pool of worker threads for the training engine and the CPU executor (codegen/cpu/exec.c). pool_run hands one function to every thread
  * (the caller takes part as thread 0) and returns when all have finished; inside it, pool_barrier lets
  * the threads step through a recurrence together (one LSTM time step per phase) without returning to the
  * caller. Work is always split by thread index with pool_split, never by which thread comes first, so the

@@ -23,11 +23,11 @@
 #include <unistd.h>
 
 #include "codegen/cpu/emit.h"
-#include "codegen/cpu/pool.h"
 #include "runtime/internal.h"
 #include "support/alloc.h"
 #include "support/err.h"
 #include "support/limits.h"
+#include "train/pool.h"
 
 #define CPU_CHUNK 32           /* tokens per scoring chunk: a chunk's activations stay in L2 */
 #define CPU_MAX_BATCH 64
@@ -43,7 +43,7 @@ typedef struct Adapt {
   int before;           /* the thread count the probe replaced */
   double recent[PROBE_STEPS], trial[PROBE_STEPS]; /* seconds per token; recent is a ring */
   int nrecent, next, ntrial;
-  void (*job)(void *, int); /* the kind of job timed (steps and scoring chunks are not compared) */
+  PoolFn job;           /* the kind of job timed (steps and scoring chunks are not compared) */
 } Adapt;
 
 typedef struct CpuExec {
@@ -55,7 +55,7 @@ typedef struct CpuExec {
   CpuPhaseFn *step;           /* [nlayers + 1]: the layers, then the decoder */
   CpuPhaseFn *ih, *rec;       /* [nlayers] (scoring) */
   CpuPhaseFn dec_gemm;
-  CpuPool *pool;
+  Pool *pool;
   int nthreads;               /* threads in the pool */
   int active;                 /* threads running jobs now: nthreads, or 1 when that was faster */
   Adapt adapt;
@@ -75,7 +75,7 @@ static void *alloc_aligned(size_t n, size_t align, void **mem) {
 static void cpu_destroy(Executor *e) {
   CpuExec *x = (CpuExec *)e;
   if (!x) return;
-  cpu_pool_free(x->pool);
+  pool_free(x->pool);
   cpu_jit_free(x->jit);
   cpu_plan_free(x->plan);
   lx_free(x->step);
@@ -106,37 +106,44 @@ static void cpu_reset(Executor *e) {
   x->parity = 0;
 }
 
-static int32_t split(int64_t ntiles, int k, int n) { return (int32_t)(ntiles * k / n); }
 
 static uint8_t *scratch_of(CpuExec *x, int tid) { return x->arena + x->plan->scratch_off + (size_t)tid * x->plan->scratch_size; }
 
-static void step_job(void *ctx, int tid) {
+/* Thread tid's tiles [*b, *e) of a phase of nt tiles: the same range at every step. */
+static void tiles_of(int64_t nt, int tid, int n, int32_t *b, int32_t *e) {
+  int64_t lo, hi;
+  pool_split(nt, 1, tid, n, &lo, &hi);
+  *b = (int32_t)lo;
+  *e = (int32_t)hi;
+}
+
+static void step_job(void *ctx, int tid, int n) {
   CpuExec *x = ctx;
   const CpuPlan *p = x->plan;
-  int n = x->active;
   for (int l = 0; l <= p->nlayers; l++) {
-    int64_t nt = l < p->nlayers ? p->layers[l].ih.ntiles : p->dec.ntiles;
-    if (l) cpu_pool_barrier(x->pool);
-    x->step[l](x->arena, scratch_of(x, tid), split(nt, tid, n), split(nt, tid + 1, n), x->parity, 0);
+    int32_t b, e;
+    tiles_of(l < p->nlayers ? p->layers[l].ih.ntiles : p->dec.ntiles, tid, n, &b, &e);
+    if (l) pool_barrier(x->pool);
+    x->step[l](x->arena, scratch_of(x, tid), b, e, x->parity, 0);
   }
 }
 
-static void score_job(void *ctx, int tid) {
+static void score_job(void *ctx, int tid, int n) {
   CpuExec *x = ctx;
   const CpuPlan *p = x->plan;
-  int n = x->active;
   uint8_t *scratch = scratch_of(x, tid);
+  int32_t b, e;
   for (int l = 0; l < p->nlayers; l++) {
-    int64_t nt = p->layers[l].ih.ntiles;
-    int32_t b = split(nt, tid, n), e = split(nt, tid + 1, n);
+    tiles_of(p->layers[l].ih.ntiles, tid, n, &b, &e);
     /* the same thread owns the same tiles in both phases, so no barrier between them */
     x->ih[l](x->arena, scratch, b, e, x->chunk_n, 0);
     for (int32_t t = 0; t < x->chunk_n; t++) {
       x->rec[l](x->arena, scratch, b, e, t, (x->parity + t) & 1);
-      cpu_pool_barrier(x->pool);
+      pool_barrier(x->pool);
     }
   }
-  x->dec_gemm(x->arena, scratch, split(p->dec.ntiles, tid, n), split(p->dec.ntiles, tid + 1, n), x->chunk_n, 0);
+  tiles_of(p->dec.ntiles, tid, n, &b, &e);
+  x->dec_gemm(x->arena, scratch, b, e, x->chunk_n, 0);
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -153,10 +160,10 @@ static double median(const double *v, int n) {
 
 /* Runs a job on the active threads; in automatic mode times it and, now and then, tries the other thread
  * count for PROBE_STEPS jobs, keeping it when its median time per token is at least 10% lower. */
-static void run_job(CpuExec *x, void (*job)(void *, int), int64_t tokens) {
+static void run_job(CpuExec *x, PoolFn job, int64_t tokens) {
   Adapt *a = &x->adapt;
   double t0 = a->on ? now_seconds() : 0;
-  cpu_pool_run(x->pool, x->active, job, x);
+  pool_run_n(x->pool, x->active, job, x);
   if (!a->on) return;
   double t = (now_seconds() - t0) / (double)tokens;
   if (job != a->job) { /* start over: times per token of steps and of scoring differ */
@@ -321,7 +328,7 @@ int cpu_exec_create_for(const Graph *g, const ExecOptions *o, const CpuTarget *t
   spec.target = t;
   spec.blob_addr = (uint64_t)(uintptr_t)x->blob;
   double t1 = now_seconds();
-  if ((st = cpu_jit_compile(&spec, &x->jit)) || (st = lookup_phases(x)) || (st = cpu_pool_new(x->nthreads, &x->pool))) goto fail;
+  if ((st = cpu_jit_compile(&spec, &x->jit)) || (st = lookup_phases(x)) || (st = pool_create(x->nthreads, &x->pool))) goto fail;
   x->active = x->nthreads;
   x->adapt.on = o->threads <= 0 && x->nthreads > 1;
   x->adapt.every = x->adapt.until = PROBE_EVERY;
