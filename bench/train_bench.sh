@@ -3,8 +3,14 @@
 # the same spec, data, batch, bptt and threads, on a few MB of Debian's dict-gcide.
 #
 #   bench/train_bench.sh throughput [BUILD]   chars/s of both on bench/gcide2.lstm, 1 and 2 threads
-#   bench/train_bench.sh budget [BUILD] [S]   both trained for S seconds (default 600), validation BPC
-#   bench/train_bench.sh steps [BUILD] [N]    both trained for N steps of bench/gcide_small.lstm (default 150)
+#   bench/train_bench.sh budget [BUILD] [S]   both trained for S seconds (default 600), validation BPC; then
+#                                             the `cc` runs
+#   bench/train_bench.sh cc [BUILD] [S]       from lstmc's budget weights: bench/gcide2_cc.lstm's pipeline
+#                                             without retraining, with S/2 seconds of retraining under that
+#                                             schedule, and S/2 seconds of dense training for comparison
+#   bench/train_bench.sh steps [BUILD] [N] [SPEC]
+#                                             both trained for N steps (default 150) of SPEC (default
+#                                             bench/gcide_small.lstm)
 #
 # THREADS (default 2) sets the threads of the budget and steps runs.
 # Data: the first 4,000,000 bytes of `zcat /usr/share/dictd/gcide.dict.dz`, 90% train, 10% valid (written
@@ -23,11 +29,13 @@ if [ ! -f "$out/train.txt" ]; then
   head -c 40000 "$out/valid.txt" > "$out/valid40k.txt"
 fi
 
-lstmc_run() { # spec threads extra-args... → one JSON line
+lstmc_run() { # spec threads extra-args... → one JSON line; the weights go to $out/lstmc-SPEC.safetensors
   local spec=$1 threads=$2
   shift 2
-  local log="$out/lstmc-$(basename "$spec" .lstm)-$threads.err"
-  "$lstmc" train "$spec" --data "$out/train.txt" --threads "$threads" -o "$out/lstmc.safetensors" "$@" 2> "$log"
+  local name
+  name=$(basename "$spec" .lstm)
+  local log="$out/lstmc-$name-$threads.err"
+  "$lstmc" train "$spec" --data "$out/train.txt" --threads "$threads" -o "$out/lstmc-$name.safetensors" "$@" 2> "$log"
   local line
   line=$(grep "lstmc: wrote" "$log" | tail -1)
   local bpc rate steps secs
@@ -45,6 +53,20 @@ torch_run() { # spec threads extra-args...
   /usr/bin/python3 "$here/train_pytorch.py" "$spec" --data "$out/train.txt" --threads "$threads" "$@" | sed 's/^{//'
 }
 
+column_combining() { # S: from lstmc's dense budget weights, gcide2_cc.lstm's pipeline without retraining, then
+  # S/2 seconds of retraining under that schedule, beside S/2 seconds of dense training from the same point
+  # with the same settings (the spec without its prune_at and qat lines)
+  local s=$1 pipe
+  pipe=$(sed -n 's/.*prune_at 1 { \(.*\) }$/\1/p' "$here/gcide2_cc.lstm" | tr -d ' ')
+  printf '{"engine": "lstmc", "spec": "gcide2.lstm", "weights": "dense after the pipeline, not retrained", "valid_bpc": %s}\n' \
+    "$("$lstmc" eval "$here/gcide2.lstm" --weights "$out/lstmc-gcide2-budget.safetensors" --data "$out/valid40k.txt" --passes "$pipe" | sed 's/bpc: //')"
+  lstmc_run "$here/gcide2_cc.lstm" "${THREADS:-2}" --valid "$out/valid40k.txt" --max-seconds $((s / 2)) \
+    --init "$out/lstmc-gcide2-budget.safetensors"
+  sed '/prune_at/d; s/ qat;//' "$here/gcide2_cc.lstm" > "$out/gcide2_dense_more.lstm"
+  lstmc_run "$out/gcide2_dense_more.lstm" "${THREADS:-2}" --valid "$out/valid40k.txt" --max-seconds $((s / 2)) \
+    --init "$out/lstmc-gcide2-budget.safetensors"
+}
+
 case $mode in
 throughput)
   for t in 1 2; do
@@ -54,16 +76,22 @@ throughput)
   ;;
 budget)
   s=${3:-600}
-  lstmc_run "$here/gcide2.lstm" "${THREADS:-2}" --valid "$out/valid.txt" --max-seconds "$s" --epochs 100 --log "$out/lstmc-budget.csv"
-  torch_run "$here/gcide2.lstm" "${THREADS:-2}" --valid "$out/valid.txt" --max-seconds "$s" --epochs 100
+  lstmc_run "$here/gcide2.lstm" "${THREADS:-2}" --valid "$out/valid40k.txt" --max-seconds "$s" --epochs 100
+  cp "$out/lstmc-gcide2.safetensors" "$out/lstmc-gcide2-budget.safetensors" # what the cc runs start from
+  torch_run "$here/gcide2.lstm" "${THREADS:-2}" --valid "$out/valid40k.txt" --max-seconds "$s" --epochs 100
+  column_combining "$s"
+  ;;
+cc)
+  column_combining "${3:-600}"
   ;;
 steps)
   n=${3:-150}
-  lstmc_run "$here/gcide_small.lstm" "${THREADS:-2}" --valid "$out/valid.txt" --max-steps "$n"
-  torch_run "$here/gcide_small.lstm" "${THREADS:-2}" --valid "$out/valid.txt" --max-steps "$n"
+  spec=${4:-$here/gcide_small.lstm}
+  lstmc_run "$spec" "${THREADS:-2}" --valid "$out/valid40k.txt" --max-steps "$n"
+  torch_run "$spec" "${THREADS:-2}" --valid "$out/valid40k.txt" --max-steps "$n"
   ;;
 *)
-  echo "usage: $0 throughput|budget|steps [BUILD] [N]" >&2
+  echo "usage: $0 throughput|budget|cc|steps [BUILD] [N]" >&2
   exit 2
   ;;
 esac

@@ -54,7 +54,10 @@ plot="$out/train.svg"
 if "$lstmc" plot "$out/train.csv" -o "$out/train.png" 2> /dev/null; then plot="$out/train.png"; else "$lstmc" plot "$out/train.csv" -o "$plot"; fi
 say "plot: the training curves are in $plot"
 
-say "generate: 200 characters from the trained, compressed model"
-"$lstmc" generate "$spec" --weights "$out/tiny-trained.safetensors" --prime "The " --length 200 --seed 7 | cat -v
+say "generate: 200 characters from the trained model at temperature 0.7 (--passes '': as trained)"
+"$lstmc" generate "$spec" --weights "$out/tiny-trained.safetensors" --passes '' --prime "The " --length 200 --temperature 0.7 --seed 7 | cat -v
+
+say "generate: the same from the compressed model (the spec's pipeline, 37% of the weights, 8-bit)"
+"$lstmc" generate "$spec" --weights "$out/tiny-trained.safetensors" --prime "The " --length 200 --temperature 0.7 --seed 7 | cat -v
 
 say "done — outputs in $out/"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (fuzz/) with clang + ASan + UBSan and runs each for FUZZ_SECONDS (default 60).
 # Seed corpora come from the repository: examples and golden diagnostics for the spec target, pipelines
-# from specs and tests for the pipeline target, weights files for the safetensors target. Any input that
+# from specs and tests for the pipeline target, weights files for the safetensors target, checkpoints of
+# fuzz/checkpoint.lstm trained by this script for the checkpoint target. Any input that
 # crashes is kept in build-fuzz/crashes/ and fails the run; add it to tests/bad/fuzz/ as a regression test.
 set -euo pipefail
 seconds=${FUZZ_SECONDS:-60}
@@ -11,7 +12,7 @@ if [ ! -f $build/CMakeCache.txt ]; then
 fi
 cmake --build $build -j "$(nproc)" >/dev/null
 corpus=$build/corpus
-mkdir -p $corpus/spec $corpus/pipeline $corpus/safetensors $build/crashes
+mkdir -p $corpus/spec $corpus/pipeline $corpus/safetensors $corpus/checkpoint $build/crashes
 cp examples/*.lstm tests/parse/*.lstm tests/golden/*/model.lstm $corpus/spec/ 2>/dev/null || true
 find tests -name '*.lstm' -path '*bad*' -exec cp {} $corpus/spec/ \; 2>/dev/null || true
 grep -ho 'passes "[^"]*"' examples/*.lstm | sed 's/^passes "//; s/"$//' | while read -r p; do
@@ -19,10 +20,20 @@ grep -ho 'passes "[^"]*"' examples/*.lstm | sed 's/^passes "//; s/"$//' | while 
 for p in 'prune{sparsity=0.8}' 'column-combine{alpha=8,gamma=0.5,block=256},conflict-prune' \
          'quantize{bits=4,rounding=stochastic,seed=3}' 'weight-drop,prune{scope=row,skip=encoder.weight|decoder.*}'; do
   printf '%s' "$p" > "$corpus/pipeline/$(printf '%s' "$p" | md5sum | cut -c1-12)"; done
+# checkpoints of fuzz/checkpoint.lstm: trained here (one mid-epoch before its prune_at pipeline, one after it)
+# plus the catalogue's damaged ones
+mkdir -p $corpus/checkpoint
+head -c 3000 examples/data/sample.txt > $build/ckpt-data.txt
+for run in "--epochs 1 --max-steps 5" "--epochs 3"; do
+  # shellcheck disable=SC2086
+  $build/lstmc train fuzz/checkpoint.lstm --data $build/ckpt-data.txt --threads 1 --quiet -o $build/ckpt-seed.safetensors $run
+  cp $build/ckpt-seed.ckpt.safetensors "$corpus/checkpoint/seed-${run// /}"
+done
+cp tests/bad/ckpt/*.safetensors $corpus/checkpoint/
 find tests/golden -name '*.safetensors' -size -200k -exec cp {} $corpus/safetensors/ \;
 find tests -path '*bad*' -name '*.safetensors' -exec cp {} $corpus/safetensors/ \; 2>/dev/null || true
 status=0
-for target in spec pipeline safetensors; do
+for target in spec pipeline safetensors checkpoint; do
   bin=$build/fuzz/fuzz_$target
   [ -x "$bin" ] || continue
   echo "fuzz_$target: ${seconds}s"

@@ -43,7 +43,7 @@ static const Command commands[] = {
     {"eval", "lstmc eval SPEC --weights W --data TEXT [--passes P] [--stats] [--target ref|cpu|cuda] [--json]",
      "bits per character over a text (one stream, batch 1)", 1, eval_opts, cmd_eval},
     {"generate",
-     "lstmc generate SPEC --weights W [--prime STR] [--length N] [--temperature T] [--top-k K] [--seed S]",
+     "lstmc generate SPEC --weights W [--prime STR] [--length N] [--temperature T] [--top-k K] [--seed S] [--target ref|cpu|cuda]",
      "sample text", 1, generate_opts, cmd_generate},
     {"passes", "lstmc passes", "list the passes and their options (also: lstmc --list-passes)", 0, passes_opts,
      cmd_passes},

@@ -3,6 +3,7 @@
 #include "train/checkpoint.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -151,10 +152,11 @@ static int parse_meta(const StFile *f, Json **out) {
   uint64_t v;
   const Json *ver = json_get(*out, "version");
   if (!ver || json_as_u64(ver, &v) || v != CKPT_VERSION) {
+    int st = lx_fail(LSTMC_ERR_FORMAT, "%s: checkpoint format version %s, but this lstmc reads version %d", f->path,
+                     ver && ver->type == JSON_NUMBER ? ver->text : "missing", CKPT_VERSION);
     json_free(*out);
     *out = NULL;
-    return lx_fail(LSTMC_ERR_FORMAT, "%s: checkpoint format version %s, but this lstmc reads version %d", f->path,
-                   ver && ver->type == JSON_NUMBER ? ver->text : "missing", CKPT_VERSION);
+    return st;
   }
   return 0;
 }
@@ -175,9 +177,15 @@ static int same_value(const Json *a, const Json *b) {
 int ckpt_open(const char *path, Graph *g, const char *fingerprint, StFile **out, uint64_t *data_hash) {
   *out = NULL;
   StFile *f = NULL;
-  Json *meta = NULL, *mine = NULL;
   int st = st_read_file(path, &f);
-  if (st) return st;
+  return st ? st : ckpt_open_file(f, g, fingerprint, out, data_hash);
+}
+
+int ckpt_open_file(StFile *f, Graph *g, const char *fingerprint, StFile **out, uint64_t *data_hash) {
+  *out = NULL;
+  const char *path = f->path;
+  Json *meta = NULL, *mine = NULL;
+  int st;
   if ((st = parse_meta(f, &meta))) goto fail;
   if (json_parse(fingerprint, strlen(fingerprint), &mine, NULL, 0)) {
     st = lx_nomem("reading a checkpoint");
@@ -233,6 +241,11 @@ static int restore_tensor(const StFile *f, const char *name, int dtype, int64_t 
     return lx_fail(LSTMC_ERR_SHAPE, "%s: checkpoint tensor '%s' is %s with %llu elements, expected %s with %lld", f->path, name,
                    st_dtype_name(t->dtype), (unsigned long long)t->nelems, st_dtype_name(dtype), (long long)n);
   memcpy(dst, t->data, (size_t)n * elsize);
+  if (dtype == ST_F32)
+    for (int64_t i = 0; i < n; i++)
+      if (!isfinite(((const float *)dst)[i]))
+        return lx_fail(LSTMC_ERR_FORMAT, "%s: checkpoint tensor '%s' holds %g at element %lld (optimizer and carried state must be finite)",
+                       f->path, name, (double)((const float *)dst)[i], (long long)i);
   used[t - f->tensors] = 1;
   return 0;
 }

@@ -55,6 +55,8 @@ int ckpt_save(const char *path, const CkptParts *p, const TrainState *s);
  * setting that differs), and loads its weights, vocabulary and weight-drop probabilities into g. *f keeps the file for ckpt_restore;
  * *data_hash receives the hash of the data it was trained on. */
 int ckpt_open(const char *path, Graph *g, const char *fingerprint, StFile **f, uint64_t *data_hash);
+/* The same for a file already read (st_read_file / st_read_buffer); takes f over, freeing it on failure. */
+int ckpt_open_file(StFile *f, Graph *g, const char *fingerprint, StFile **out, uint64_t *data_hash);
 /* Restores the optimizer state, carried state, masks (allocating masks[slot] for the slots it has), the
  * schedule's structures and record, and the scalars from an opened checkpoint. */
 int ckpt_restore(const StFile *f, const CkptParts *p, TrainState *s);

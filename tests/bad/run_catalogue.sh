@@ -8,7 +8,7 @@
 # lstmc prints now (review the diff).
 set -u
 lstmc=$(realpath "$1")
-cases=${2:-$(dirname "$0")/cases.txt}
+cases=$(realpath "${2:-$(dirname "$0")/cases.txt}")
 cd "$(dirname "$0")"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

@@ -304,8 +304,8 @@ static void test_api(void) {
 
   /* round trips of every layout a pipeline makes, through save and load */
   static const char *const pipelines[] = {
-      "prune{sparsity=0.6},column-combine{alpha=4,only=rnns.0.weight_ih_l0|decoder.weight},"
-      "conflict-prune{only=decoder.weight},quantize{bits=2,only=decoder.weight|encoder.weight}",
+      ("prune{sparsity=0.6},column-combine{alpha=4,only=rnns.0.weight_ih_l0|decoder.weight},"
+       "conflict-prune{only=decoder.weight},quantize{bits=2,only=decoder.weight|encoder.weight}"),
       "column-combine{alpha=3,gamma=0.25,block=5},quantize{bits=1,only=rnns.1.*}",
       "prune{sparsity=0.9,scope=row},column-combine,conflict-prune,quantize{bits=4,rounding=stochastic,seed=9}",
       "column-combine{alpha=64,gamma=2},quantize{bits=8,skip=encoder.weight},conflict-prune{skip=rnns.0.*}",

@@ -190,11 +190,12 @@ static void check_drawn_masks(void) {
                      "dropout 0.2; decoder untied; }";
   Graph *g = graph_from(text, 300);
   if (!g) return;
-  Pool *p1, *p3;
-  Gemm *g1, *g3;
-  Net *n1, *n3;
-  CHECK(pool_create(1, &p1) == 0 && pool_create(3, &p3) == 0 && gemm_create(p1, &g1) == 0 && gemm_create(p3, &g3) == 0);
-  CHECK(net_create(g, g1, 40, 1, &n1) == 0 && net_create(g, g3, 40, 1, &n3) == 0);
+  Pool *p1 = NULL, *p3 = NULL;
+  Gemm *g1 = NULL, *g3 = NULL;
+  Net *n1 = NULL, *n3 = NULL;
+  if (!CHECK(pool_create(1, &p1) == 0 && pool_create(3, &p3) == 0 && gemm_create(p1, &g1) == 0 && gemm_create(p3, &g3) == 0) ||
+      !CHECK(net_create(g, g1, 40, 1, &n1) == 0 && net_create(g, g3, 40, 1, &n3) == 0))
+    goto done;
   net_draw_masks(n1, 77, 5);
   net_draw_masks(n3, 77, 5);
   struct {
@@ -221,6 +222,7 @@ static void check_drawn_masks(void) {
   net_draw_masks(n1, 77, 6);
   CHECK(memcmp(before, net_mask_weight_drop(n1, 0), 4 * 64 * 64 * sizeof(float)) != 0);
   lx_free(before);
+done:
   net_free(n1);
   net_free(n3);
   gemm_free(g1);

@@ -243,8 +243,13 @@ static void test_masks_survive(void) {
   lstmc_model *m;
   if (!CHECK(lstmc_model_load(spec, &m) == 0)) return;
   char *all = NULL, *va = NULL;
-  size_t n, nv;
-  CHECK(read_file(train_path, &all, &n) == 0 && read_file(valid_path, &va, &nv) == 0);
+  size_t n = 0, nv = 0;
+  if (!CHECK(read_file(train_path, &all, &n) == 0 && read_file(valid_path, &va, &nv) == 0)) {
+    lx_free(all);
+    lx_free(va);
+    lstmc_model_free(m);
+    return;
+  }
   char *both = lx_malloc(n + nv + 2);
   memcpy(both, all, n);
   both[n] = '\n';
