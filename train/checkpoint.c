@@ -244,7 +244,7 @@ static int restore_tensor(const StFile *f, const char *name, int dtype, int64_t 
   if (dtype == ST_F32)
     for (int64_t i = 0; i < n; i++)
       if (!isfinite(((const float *)dst)[i]))
-        return lx_fail(LSTMC_ERR_FORMAT, "%s: checkpoint tensor '%s' holds %g at element %lld (optimizer and carried state must be finite)",
+        return lx_fail(LSTMC_ERR_VALUE, "%s: checkpoint tensor '%s' holds %g at element %lld (optimizer and carried state must be finite)",
                        f->path, name, (double)((const float *)dst)[i], (long long)i);
   used[t - f->tensors] = 1;
   return 0;
