@@ -334,19 +334,35 @@ static void test_api(void) {
   }
 }
 
-/* Out of memory anywhere in a running pipeline: every failure is reported (LSTMC_ERR_NOMEM, never an
- * abort), the graph is left whole and verifiable, and (under ASan) nothing leaks. The text is parsed
- * before the failures start: Flex's yy_scan_bytes exits the process when it cannot allocate. */
+/* Out of memory anywhere in parsing a pipeline's text or running it: every failure is reported
+ * (LSTMC_ERR_NOMEM, never an abort), the graph is left whole and verifiable, and (under ASan) nothing
+ * leaks. */
 static void test_out_of_memory(void) {
   const char *text = "weight-drop,prune{sparsity=0.6},column-combine{alpha=4},conflict-prune,quantize{bits=2}";
+  SrcLoc loc = {"--passes", 1, 1, 1, 1};
+  Diag d;
+  diag_init(&d, NULL);
+  int parsed = 0, parse_failures = 0;
+  for (long n = 0; n < 100000 && !parsed; n++) {
+    Arena a;
+    arena_init(&a);
+    AstPipeline *q = NULL;
+    lx_alloc_fail_after(n);
+    int st = parse_pipeline_text(text, strlen(text), loc, &a, &d, &q);
+    lx_alloc_fail_after(-1);
+    if (st == 0) parsed = 1;
+    else if (!CHECK_INT_EQ(st, LSTMC_ERR_NOMEM)) fprintf(stderr, "    parse, allocation %ld: %s\n", n, lstmc_errmsg());
+    else parse_failures++;
+    arena_free(&a);
+  }
+  CHECK(parsed);
+  CHECK(parse_failures > 0);
+
   Graph *g0 = pt_graph(pt_untied, 40);
   if (!g0) return;
   Arena arena;
   arena_init(&arena);
-  Diag d;
-  diag_init(&d, NULL);
   AstPipeline *p = NULL;
-  SrcLoc loc = {"--passes", 1, 1, 1, 1};
   CHECK(parse_pipeline_text(text, strlen(text), loc, &arena, &d, &p) == 0);
   PipelineOptions o = {0};
   o.verify_each = 1;
