@@ -15,6 +15,8 @@ secs=${SECONDS_PER:-2}
 lstmc=$build/lstmc
 spec=examples/charptb.lstm
 mkdir -p "$out"
+bt=$(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$build/CMakeCache.txt" 2>/dev/null || true)
+case $bt in Release | RelWithDebInfo) ;; *) echo "$0: warning: $build is a '${bt:-unset}' build; configure it with -DCMAKE_BUILD_TYPE=Release (what make build does) before timing" >&2 ;; esac
 [ -x "$lstmc" ] || { echo "bench/run.sh: build first (cmake --build $build)" >&2; exit 1; }
 sparse='prune{sparsity=0.875},column-combine{alpha=8,gamma=0.5},conflict-prune,quantize{bits=8}'
 

@@ -22,6 +22,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 lstmc="$build/lstmc"
 out="$build/bench-train"
 mkdir -p "$out"
+bt=$(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$build/CMakeCache.txt" 2>/dev/null || true)
+case $bt in Release | RelWithDebInfo) ;; *) echo "$0: warning: $build is a '${bt:-unset}' build; configure it with -DCMAKE_BUILD_TYPE=Release (what make build does) before timing" >&2 ;; esac
 if [ ! -f "$out/train.txt" ]; then
   (zcat /usr/share/dictd/gcide.dict.dz || true) | head -c 4000000 > "$out/all.txt"
   head -c 3600000 "$out/all.txt" > "$out/train.txt"
