@@ -40,12 +40,18 @@ lstmc_run() { # spec threads extra-args... → one JSON line; the weights go to 
   "$lstmc" train "$spec" --data "$out/train.txt" --threads "$threads" -o "$out/lstmc-$name.safetensors" "$@" 2> "$log"
   local line
   line=$(grep "lstmc: wrote" "$log" | tail -1)
-  local bpc rate steps secs
+  local bpc rate steps
   bpc=$(sed -n 's/.*valid bpc \([0-9.]*\)).*/\1/p' <<< "$line")
   steps=$(sed -n 's/.* after \([0-9]*\) steps.*/\1/p' <<< "$line")
   rate=$(sed -n 's/.*training at \([0-9]*\) chars\/s.*/\1/p' <<< "$line")
   printf '{"engine": "lstmc", "spec": "%s", "threads": %s, "steps": %s, "tokens_per_s": %s, "valid_bpc": %s}\n' \
     "$(basename "$spec")" "$threads" "$steps" "$rate" "$bpc"
+}
+
+one_stream() { # WEIGHTS: the validation text's BPC as one stream (lstmc eval), beside the trainer's eval_batch
+  # streams, whose cold starts weigh heavily on 40 kB (docs/train.md)
+  printf '{"engine": "lstmc", "weights": "%s", "one_stream_valid_bpc": %s}\n' "$(basename "$1")" \
+    "$("$lstmc" eval "$here/gcide2.lstm" --weights "$1" --data "$out/valid40k.txt" --passes '' | sed 's/bpc: //')"
 }
 
 torch_run() { # spec threads extra-args...
@@ -62,11 +68,14 @@ column_combining() { # S: from lstmc's dense budget weights, gcide2_cc.lstm's pi
   pipe=$(sed -n 's/.*prune_at 1 { \(.*\) }$/\1/p' "$here/gcide2_cc.lstm" | tr -d ' ')
   printf '{"engine": "lstmc", "spec": "gcide2.lstm", "weights": "dense after the pipeline, not retrained", "valid_bpc": %s}\n' \
     "$("$lstmc" eval "$here/gcide2.lstm" --weights "$out/lstmc-gcide2-budget.safetensors" --data "$out/valid40k.txt" --passes "$pipe" | sed 's/bpc: //')"
+  one_stream "$out/lstmc-gcide2-budget.safetensors"
   lstmc_run "$here/gcide2_cc.lstm" "${THREADS:-2}" --valid "$out/valid40k.txt" --max-seconds $((s / 2)) \
     --init "$out/lstmc-gcide2-budget.safetensors"
+  one_stream "$out/lstmc-gcide2_cc.safetensors"
   sed '/prune_at/d; s/ qat;//' "$here/gcide2_cc.lstm" > "$out/gcide2_dense_more.lstm"
   lstmc_run "$out/gcide2_dense_more.lstm" "${THREADS:-2}" --valid "$out/valid40k.txt" --max-seconds $((s / 2)) \
     --init "$out/lstmc-gcide2-budget.safetensors"
+  one_stream "$out/lstmc-gcide2_dense_more.safetensors"
 }
 
 case $mode in
