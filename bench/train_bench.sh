@@ -48,10 +48,10 @@ lstmc_run() { # spec threads extra-args... → one JSON line; the weights go to 
     "$(basename "$spec")" "$threads" "$steps" "$rate" "$bpc"
 }
 
-one_stream() { # WEIGHTS: the validation text's BPC as one stream (lstmc eval), beside the trainer's eval_batch
-  # streams, whose cold starts weigh heavily on 40 kB (docs/train.md)
-  printf '{"engine": "lstmc", "weights": "%s", "one_stream_valid_bpc": %s}\n' "$(basename "$1")" \
-    "$("$lstmc" eval "$here/gcide2.lstm" --weights "$1" --data "$out/valid40k.txt" --passes '' | sed 's/bpc: //')"
+one_stream() { # WEIGHTS [PIPELINE]: the validation text's BPC as one stream (lstmc eval; after PIPELINE when
+  # given), beside the trainer's eval_batch streams, whose cold starts weigh heavily on 40 kB (docs/train.md)
+  printf '{"engine": "lstmc", "weights": "%s", "passes": "%s", "one_stream_valid_bpc": %s}\n' "$(basename "$1")" "${2:-}" \
+    "$("$lstmc" eval "$here/gcide2.lstm" --weights "$1" --data "$out/valid40k.txt" --passes "${2:-}" | sed 's/bpc: //')"
 }
 
 torch_run() { # spec threads extra-args...
@@ -66,9 +66,8 @@ column_combining() { # S: from lstmc's dense budget weights, gcide2_cc.lstm's pi
   # with the same settings (the spec without its prune_at and qat lines)
   local s=$1 pipe
   pipe=$(sed -n 's/.*prune_at 1 { \(.*\) }$/\1/p' "$here/gcide2_cc.lstm" | tr -d ' ')
-  printf '{"engine": "lstmc", "spec": "gcide2.lstm", "weights": "dense after the pipeline, not retrained", "valid_bpc": %s}\n' \
-    "$("$lstmc" eval "$here/gcide2.lstm" --weights "$out/lstmc-gcide2-budget.safetensors" --data "$out/valid40k.txt" --passes "$pipe" | sed 's/bpc: //')"
   one_stream "$out/lstmc-gcide2-budget.safetensors"
+  one_stream "$out/lstmc-gcide2-budget.safetensors" "$pipe" # the pipeline without retraining
   lstmc_run "$here/gcide2_cc.lstm" "${THREADS:-2}" --valid "$out/valid40k.txt" --max-seconds $((s / 2)) \
     --init "$out/lstmc-gcide2-budget.safetensors"
   one_stream "$out/lstmc-gcide2_cc.safetensors"

@@ -22,7 +22,6 @@ for p in 'prune{sparsity=0.8}' 'column-combine{alpha=8,gamma=0.5,block=256},conf
   printf '%s' "$p" > "$corpus/pipeline/$(printf '%s' "$p" | md5sum | cut -c1-12)"; done
 # checkpoints of fuzz/checkpoint.lstm: trained here (one mid-epoch before its prune_at pipeline, one after it)
 # plus the catalogue's damaged ones
-mkdir -p $corpus/checkpoint
 head -c 3000 examples/data/sample.txt > $build/ckpt-data.txt
 for run in "--epochs 1 --max-steps 5" "--epochs 3"; do
   # shellcheck disable=SC2086

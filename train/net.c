@@ -39,14 +39,20 @@ struct Net {
 
 static float *master(const Net *n, int slot) { return tensor_f32(n->g->slots[slot].t); }
 
+/* The buffers sized by the sequence length (net_reserve). */
+static void free_time_buffers(Layer *L) {
+  lx_free(L->ybuf);
+  lx_free(L->Hall);
+  lx_free(L->Call);
+  lx_free(L->gates);
+  L->ybuf = L->Hall = L->Call = L->gates = NULL;
+}
+
 void net_free(Net *n) {
   if (!n) return;
   for (int i = 0; i < n->nl; i++) {
     Layer *L = &n->L[i];
-    lx_free(L->ybuf);
-    lx_free(L->Hall);
-    lx_free(L->Call);
-    lx_free(L->gates);
+    free_time_buffers(L);
     lx_free(L->mask);
     lx_free(L->Weff);
     lx_free(L->dWeff);
@@ -139,11 +145,7 @@ static int net_reserve(Net *n, int64_t T) {
   int64_t B = n->B, TB = cap * B;
   for (int i = 0; i < n->nl; i++) {
     Layer *L = &n->L[i];
-    lx_free(L->ybuf);
-    lx_free(L->Hall);
-    lx_free(L->Call);
-    lx_free(L->gates);
-    L->ybuf = L->Hall = L->Call = L->gates = NULL;
+    free_time_buffers(L);
     if (L->op == OP_LSTM) {
       if (!(L->Hall = alloc_floats((cap + 1) * B * L->out)) || !(L->Call = alloc_floats((cap + 1) * B * L->out)) ||
           !(L->gates = alloc_floats(TB * 4 * L->out)))
