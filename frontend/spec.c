@@ -13,89 +13,7 @@
 
 #include "ir/graph.h"
 #include "support/alloc.h"
-
-/* --- small helpers ---------------------------------------------------------------------------------- */
-
-int read_file(const char *path, char **data, size_t *len) {
-  *data = NULL;
-  *len = 0;
-  FILE *f = fopen(path, "rb");
-  if (!f) return lx_fail(LSTMC_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
-  struct stat sbuf;
-  if (fstat(fileno(f), &sbuf) == 0 && S_ISDIR(sbuf.st_mode)) {
-    fclose(f);
-    return lx_fail(LSTMC_ERR_IO, "cannot read '%s': it is a directory", path);
-  }
-  size_t cap = 1 << 16, n = 0;
-  char *buf = lx_malloc(cap + 1);
-  if (!buf) {
-    fclose(f);
-    return lx_nomem("reading a file");
-  }
-  for (;;) {
-    if (n == cap) {
-      if (cap > ((size_t)1 << 40)) {
-        lx_free(buf);
-        fclose(f);
-        return lx_fail(LSTMC_ERR_IO, "'%s' is too large", path);
-      }
-      char *nb = lx_realloc(buf, cap * 2 + 1);
-      if (!nb) {
-        lx_free(buf);
-        fclose(f);
-        return lx_nomem("reading a file");
-      }
-      buf = nb;
-      cap *= 2;
-    }
-    size_t k = fread(buf + n, 1, cap - n, f);
-    n += k;
-    if (k == 0) break;
-  }
-  int err = ferror(f);
-  fclose(f);
-  if (err) {
-    lx_free(buf);
-    return lx_fail(LSTMC_ERR_IO, "error reading '%s'", path);
-  }
-  buf[n] = 0;
-  *data = buf;
-  *len = n;
-  return 0;
-}
-
-int edit_distance(const char *a, const char *b) {
-  size_t la = strlen(a), lb = strlen(b);
-  if (la > 64 || lb > 64) return 1000;
-  int d[65][65];
-  for (size_t i = 0; i <= la; i++) d[i][0] = (int)i;
-  for (size_t j = 0; j <= lb; j++) d[0][j] = (int)j;
-  for (size_t i = 1; i <= la; i++)
-    for (size_t j = 1; j <= lb; j++) {
-      int c = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
-      if (d[i - 1][j] + 1 < c) c = d[i - 1][j] + 1;
-      if (d[i][j - 1] + 1 < c) c = d[i][j - 1] + 1;
-      /* a transposition counts as one edit */
-      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < c) c = d[i - 2][j - 2] + 1;
-      d[i][j] = c;
-    }
-  return d[la][lb];
-}
-
-const char *closest_word(const char *word, const char *const *candidates, int n) {
-  const char *best = NULL;
-  int bestd = 3;
-  size_t lw = strlen(word);
-  for (int i = 0; i < n; i++) {
-    int d = edit_distance(word, candidates[i]);
-    int limit = lw <= 3 ? 1 : 2;
-    if (d <= limit && d < bestd) {
-      bestd = d;
-      best = candidates[i];
-    }
-  }
-  return best;
-}
+#include "support/text.h"
 
 static const char *const opt_param_names[OPT_COUNT] = {
     "lr", "weight_decay", "momentum", "beta1", "beta2", "eps", "rho", "alpha", "final_lr", "gamma", "lr_decay",
@@ -278,7 +196,7 @@ static void check_model(Sem *s, const AstStmt *model) {
       if (once(s, st, &vocab) || want_values(s, st, 1, 2, "a kind (bytes, chars or words) and an optional size") ||
           no_block(s, st))
         continue;
-      int k;
+      int k = 0;
       if (get_word(s, st->values, vocab_kinds, 3, "vocab", &k)) continue;
       sp->vocab_kind = k;
       if (st->nvalues == 2) {
@@ -331,7 +249,7 @@ static void check_model(Sem *s, const AstStmt *model) {
       add_layer(s, &l);
     } else if (!strcmp(st->word, "decoder")) {
       if (once(s, st, &decoder) || want_values(s, st, 1, 1, "'tied' or 'untied'") || no_block(s, st)) continue;
-      int k;
+      int k = 0;
       if (get_word(s, st->values, decoder_kinds, 2, "decoder", &k)) continue;
       l.kind = SPEC_DECODER;
       l.tied = k == 0;
@@ -373,7 +291,7 @@ static const char *const train_words[] = {"data", "valid", "test",    "bptt",   
 
 static void check_optimizer(Sem *s, const AstStmt *st, OptimizerSpec *o) {
   if (want_values(s, st, 1, 1, "a name, as in 'optimizer adam { lr 0.002; }'")) return;
-  int k;
+  int k = 0;
   if (get_word(s, st->values, optimizer_names, 10, "optimizer", &k)) return;
   o->name = optimizer_names[k];
   o->loc = st->loc;

@@ -80,11 +80,4 @@ int spec_load(const char *path, Diag *diag, Spec **out);
 int spec_load_text(const char *name, const char *dir, const char *text, size_t len, Diag *diag, Spec **out);
 void spec_free(Spec *s);
 
-/* Reads a whole file into memory (NUL-terminated; caller lx_free's). */
-int read_file(const char *path, char **data, size_t *len);
-/* Edit distance, for "did you mean" suggestions. */
-int edit_distance(const char *a, const char *b);
-/* The closest of candidates[] to word within a small distance, or NULL. */
-const char *closest_word(const char *word, const char *const *candidates, int n);
-
 #endif

@@ -16,7 +16,7 @@
 #include "train/gemm.h"
 #include "train/net.h"
 #include "train/optim.h"
-#include "train/pool.h"
+#include "support/pool.h"
 #include "train/schedule.h"
 
 #ifndef LSTMC_FUZZ_DIR

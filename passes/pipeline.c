@@ -11,9 +11,10 @@
 
 #include "frontend/spec.h"
 #include "passes/passes.h"
-#include "runtime/internal.h"
 #include "support/alloc.h"
+#include "support/clock.h"
 #include "support/err.h"
+#include "support/text.h"
 
 const PassInfo pass_table[PASS_COUNT] = {
 #define PASS(id, name, summary) {name, summary, pass_##id},

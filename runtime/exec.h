@@ -11,12 +11,8 @@
 
 #include "ir/graph.h"
 
-typedef enum ExecTarget { TARGET_REF = 0, TARGET_CPU = 1, TARGET_CUDA = 2, TARGET_COUNT } ExecTarget;
-const char *target_name(int target);
-int target_parse(const char *name, int *target);
-
 typedef struct ExecOptions {
-  int target;     /* ExecTarget */
+  int target;     /* ExecTarget (codegen/backend.h) */
   int threads;    /* 0: all cores (CPU backend) */
   int batch;      /* independent streams run together (1 for eval/generate) */
   int no_cache;   /* CUDA: skip the on-disk kernel cache */
@@ -27,7 +23,7 @@ typedef struct ExecOptions {
 typedef struct Executor Executor;
 
 /* Generation as lstmc_session_generate asks for it: from the current state, feed prime[0..nprime), then
- * sample `length` tokens exactly as runtime/model.c's sample_token does with an Rng seeded with `seed`,
+ * sample `length` tokens exactly as runtime/sample.c's sample_token does with an Rng seeded with `seed`,
  * feeding each sampled token but the last. */
 typedef struct ExecGenRequest {
   const int32_t *prime;
@@ -67,10 +63,6 @@ struct Executor {
   ExecOptions opts;
 };
 
-/* The table of a target, or NULL when the target was not built in (e.g. no LLVM). */
-const ExecVtbl *exec_backend(int target);
-/* Creates an executor for the target, checking `supports` first. */
-int exec_create(const Graph *g, const ExecOptions *o, Executor **out);
 void exec_destroy(Executor *e);
 /* Scores through the backend's `score`, or the generic loop. */
 int exec_score(Executor *e, const int32_t *tokens, int64_t n, double *nll, double *logprobs);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "codegen/backend.h"
 #include "frontend/lower.h"
 #include "frontend/spec.h"
 #include "ir/vocab.h"
@@ -15,6 +16,7 @@
 #include "runtime/safetensors.h"
 #include "runtime/weights.h"
 #include "support/alloc.h"
+#include "support/text.h"
 #include "testutil.h"
 
 static double read_f64(const StTensor *t, uint64_t i) {

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "codegen/backend.h"
 #include "frontend/lower.h"
 #include "frontend/spec.h"
 #include "ir/vocab.h"
@@ -13,6 +14,7 @@
 #include "runtime/exec.h"
 #include "runtime/weights.h"
 #include "support/alloc.h"
+#include "support/text.h"
 #include "testutil.h"
 
 /* One full pass over the front end and runtime; returns the first failing status (0 if all succeeded). */

@@ -10,7 +10,7 @@
 #include "ir/vocab.h"
 #include "lstmc.h"
 #include "runtime/exec.h"
-#include "runtime/internal.h"
+#include "api/internal.h"
 #include "runtime/safetensors.h"
 #include "runtime/weights.h"
 #include "support/alloc.h"

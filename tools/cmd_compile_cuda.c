@@ -10,7 +10,7 @@
 #include "codegen/cuda/cuda_codegen.h"
 #include "codegen/cuda/cuda_compile.h"
 #include "codegen/cuda/cuda_exec.h"
-#include "runtime/internal.h"
+#include "api/internal.h"
 #include "support/alloc.h"
 #include "tools/cli.h"
 

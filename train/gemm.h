@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "train/pool.h"
+#include "support/pool.h"
 
 typedef struct Gemm Gemm;
 

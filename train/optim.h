@@ -23,7 +23,7 @@
 #include <stdint.h>
 
 #include "frontend/spec.h"
-#include "train/pool.h"
+#include "support/pool.h"
 
 typedef enum OptimKind {
   OPTIM_SGD, OPTIM_MOMENTUM, OPTIM_NESTEROV, OPTIM_ADAGRAD, OPTIM_ADADELTA, OPTIM_RMSPROP, OPTIM_ADAM, OPTIM_ADAMAX,

@@ -1,6 +1,7 @@
 /* Training curves as SVG or PNG (see plot.h). The layout (ranges, "nice" ticks, where every line and label
  * goes) is computed once and drawn through a Canvas whose two backends either append SVG elements or
  * rasterize: lines by their distance field (antialiased, any width), text from a 5×7 font scaled 2×. */
+#include "support/text.h"
 #include "train/plot.h"
 
 #include <errno.h>

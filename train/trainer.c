@@ -1,6 +1,8 @@
 /* The training loop of `lstmc train` (see trainer.h): setting up from the spec, the data and the weights
  * (random, --init, or a checkpoint), the epochs of AWD-LSTM batches, validation, the CSV log, progress
  * output, checkpoints, and the final weights. */
+#include "support/clock.h"
+#include "support/text.h"
 #include "train/trainer.h"
 
 #include <inttypes.h>
@@ -13,7 +15,6 @@
 #include "ir/vocab.h"
 #include "passes/pipeline.h"
 #include "runtime/exec.h"
-#include "runtime/internal.h"
 #include "runtime/weights.h"
 #include "support/alloc.h"
 #include "support/err.h"

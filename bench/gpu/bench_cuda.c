@@ -21,12 +21,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "codegen/backend.h"
 #include "codegen/cuda/cuda_codegen.h"
 #include "codegen/cuda/cuda_compile.h"
 #include "codegen/cuda/cuda_exec.h"
 #include "lstmc.h"
+#include "support/clock.h"
 #include "tensor_gen.h"
-#include "runtime/internal.h"
+#include "api/internal.h"
 
 static int cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;

@@ -2,7 +2,7 @@
  * and the vocabulary's token texts. Everything the object calls is in libc or libm (aligned_alloc, free,
  * memset, qsort, exp), so a program links it with `cc prog.c model.o -lm`.
  *
- * The sampler is the runtime's (runtime/model.c sample_token with support/rng.c's xoshiro256** seeded by
+ * The sampler is the runtime's (runtime/sample.c sample_token with support/rng.c's xoshiro256** seeded by
  * splitmix64), operation for operation and in the same order, so that an object and `lstmc generate`
  * given the same logits and seed draw the same tokens. */
 #include <math.h>
@@ -75,7 +75,7 @@ static LLVMValueRef emit_uniform(Em *E, LLVMValueRef st) {
   return LLVMBuildFMul(b, top, em_f64(E, 0x1.0p-53), "");
 }
 
-/* The qsort comparator of runtime/model.c (cand_cmp): larger logit first, then lower id. */
+/* The qsort comparator of runtime/sample.c (cand_cmp): larger logit first, then lower id. */
 static LLVMValueRef emit_cand_cmp(Em *E, const CpuModuleSpec *s) {
   LLVMBuilderRef b = E->b;
   char name[160];
@@ -96,7 +96,7 @@ static LLVMValueRef emit_cand_cmp(Em *E, const CpuModuleSpec *s) {
   return E->fn;
 }
 
-/* x_sample: runtime/model.c sample_token over the state's candidate scratch. */
+/* x_sample: runtime/sample.c sample_token over the state's candidate scratch. */
 static void emit_sample(Em *E, const CpuModuleSpec *s) {
   LLVMBuilderRef b = E->b;
   const CpuPlan *p = E->p;

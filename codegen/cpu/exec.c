@@ -23,11 +23,11 @@
 #include <unistd.h>
 
 #include "codegen/cpu/emit.h"
-#include "runtime/internal.h"
 #include "support/alloc.h"
+#include "support/clock.h"
 #include "support/err.h"
 #include "support/limits.h"
-#include "train/pool.h"
+#include "support/pool.h"
 
 #define CPU_CHUNK 32           /* tokens per scoring chunk: a chunk's activations stay in L2 */
 #define CPU_MAX_BATCH 64

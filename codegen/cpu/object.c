@@ -8,8 +8,8 @@
 #include <string.h>
 
 #include "codegen/cpu/emit.h"
-#include "runtime/internal.h"
 #include "support/alloc.h"
+#include "support/clock.h"
 #include "support/err.h"
 #include "support/limits.h"
 

@@ -6,8 +6,8 @@
 
 #include "codegen/cuda/cuda_cache.h"
 #include "codegen/cuda/cuda_loader.h"
-#include "runtime/internal.h"
 #include "support/alloc.h"
+#include "support/clock.h"
 #include "support/err.h"
 #include "support/sha256.h"
 

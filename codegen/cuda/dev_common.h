@@ -227,7 +227,7 @@ LX_FN void lx_block_argmax(LxSampleScratch s, int V, int nt, int fill_ord) {
   lx_reduce_argmax(s, nt);
 }
 
-/* The token runtime/model.c's sample_token picks for these logits, with the same RNG draw, computed by the
+/* The token runtime/sample.c's sample_token picks for these logits, with the same RNG draw, computed by the
  * whole block (every thread returns it; rng lives in shared memory and thread 0 advances it).
  *  - temperature <= 0: the first index of the largest logit; no random number is drawn.
  *  - otherwise the candidates are all tokens in id order, or with 0 < top_k < V the top_k largest in the

@@ -11,12 +11,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codegen/backend.h"
 #include "codegen/cpu/cpu.h"
 #include "frontend/spec.h"
 #include "runtime/exec.h"
 #include "runtime/weights.h"
 #include "support/alloc.h"
 #include "support/strbuf.h"
+#include "support/text.h"
 #include "tensor_gen.h"
 #include "testutil.h"
 

@@ -13,11 +13,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "codegen/backend.h"
 #include "codegen/cpu/cpu.h"
 #include "runtime/exec.h"
-#include "runtime/internal.h"
+#include "api/internal.h"
 #include "runtime/weights.h"
 #include "support/alloc.h"
+#include "support/text.h"
 #include "tensor_gen.h"
 #include "testutil.h"
 

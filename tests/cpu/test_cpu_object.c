@@ -12,8 +12,9 @@
 #include <string.h>
 
 #include "frontend/spec.h"
-#include "runtime/internal.h"
+#include "api/internal.h"
 #include "support/alloc.h"
+#include "support/text.h"
 #include "tensor_gen.h"
 #include "testutil.h"
 

@@ -12,13 +12,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codegen/backend.h"
 #include "codegen/cuda/cuda_codegen.h"
 #include "codegen/cuda/cuda_exec.h"
 #include "frontend/lower.h"
 #include "frontend/spec.h"
 #include "ir/vocab.h"
+#include "runtime/sample.h"
 #include "tensor_gen.h"
-#include "runtime/internal.h"
+#include "api/internal.h"
 #include "testutil.h"
 
 #define CC_NFORMATS (LX_LAYOUT_COUNT * LX_ENC_COUNT)

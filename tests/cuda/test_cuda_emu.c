@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
+#include "codegen/backend.h"
 #include "cuda_check.h"
 #include "cuda_emu.h"
 

@@ -8,10 +8,11 @@
  * memory at every allocation of a pipeline is reported and leaves a valid graph. */
 #include <stdlib.h>
 
+#include "codegen/backend.h"
 #include "lstmc.h"
 #include "passtest.h"
 #include "runtime/exec.h"
-#include "runtime/internal.h"
+#include "api/internal.h"
 
 static const char *tmpdir;
 

@@ -11,7 +11,7 @@
  * hands one core back and forth at each barrier looks balanced to it — and a pruned PTB-char step took
  * 0.9 ms instead of 57 µs. Pinning also keeps each thread's share of the weights in its own caches. */
 #define _GNU_SOURCE /* pthread_setaffinity_np, sched_getaffinity, sched_getcpu */
-#include "train/pool.h"
+#include "support/pool.h"
 
 #include <limits.h>
 #include <pthread.h>

@@ -4,8 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "codegen/backend.h"
 #include "frontend/lower.h"
 #include "frontend/spec.h"
 #include "ir/vocab.h"
@@ -13,11 +13,14 @@
 #include "passes/pipeline.h"
 #include "passes/report.h"
 #include "runtime/exec.h"
-#include "runtime/internal.h"
+#include "api/internal.h"
+#include "runtime/sample.h"
 #include "runtime/weights.h"
 #include "support/alloc.h"
+#include "support/clock.h"
 #include "support/err.h"
 #include "support/rng.h"
+#include "support/text.h"
 
 const char *lstmc_status_name(int status) {
   switch (status) {
@@ -39,12 +42,6 @@ const char *lstmc_status_name(int status) {
 }
 
 void lstmc_free(void *p) { lx_free(p); }
-
-double now_seconds(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 /* ---- models -------------------------------------------------------------------------------------- */
 
@@ -292,38 +289,6 @@ int lstmc_session_eval(lstmc_session *s, const int32_t *ids, int64_t n, lstmc_ev
 }
 
 /* ---- generation ---------------------------------------------------------------------------------- */
-
-static int cand_cmp(const void *a, const void *b) {
-  const Cand *x = a, *y = b;
-  if (x->logit != y->logit) return x->logit > y->logit ? -1 : 1;
-  return x->id < y->id ? -1 : x->id > y->id; /* ties: the lower id first, so the order is total */
-}
-
-int sample_token(const float *logits, int64_t V, double temperature, int top_k, Rng *rng, Cand *scratch) {
-  if (temperature <= 0) {
-    int32_t best = 0;
-    for (int64_t i = 1; i < V; i++)
-      if (logits[i] > logits[best]) best = (int32_t)i;
-    return best;
-  }
-  int64_t k = V;
-  for (int64_t i = 0; i < V; i++) scratch[i] = (Cand){logits[i], (int32_t)i};
-  if (top_k > 0 && top_k < V) {
-    qsort(scratch, (size_t)V, sizeof *scratch, cand_cmp);
-    k = top_k;
-  }
-  double m = -INFINITY;
-  for (int64_t i = 0; i < k; i++)
-    if (scratch[i].logit > m) m = scratch[i].logit;
-  double total = 0;
-  for (int64_t i = 0; i < k; i++) total += exp(((double)scratch[i].logit - m) / temperature);
-  double u = rng_uniform(rng) * total, acc = 0;
-  for (int64_t i = 0; i < k; i++) {
-    acc += exp(((double)scratch[i].logit - m) / temperature);
-    if (u < acc) return scratch[i].id;
-  }
-  return scratch[k - 1].id; /* u landed on the rounding edge */
-}
 
 /* Where generated tokens go: their text to the caller's callback and, when asked, to the returned string. */
 typedef struct GenSink {

@@ -5,7 +5,8 @@
 #include <string.h>
 
 #include "lstmc.h"
-#include "runtime/internal.h"
+#include "api/internal.h"
+#include "support/clock.h"
 #include "support/err.h"
 #ifdef LSTMC_HAVE_LLVM
 #include "codegen/cpu/cpu.h"

@@ -1,13 +1,13 @@
-/* A fixed pool of worker threads for the training engine and the CPU executor (codegen/cpu/exec.c). pool_run hands one function to every thread
- * (the caller takes part as thread 0) and returns when all have finished; inside it, pool_barrier lets
+/* A fixed pool of worker threads, shared by the training engine and the CPU executor. pool_run hands one
+ * function to every thread (the caller takes part as thread 0) and returns when all have finished; inside it, pool_barrier lets
  * the threads step through a recurrence together (one LSTM time step per phase) without returning to the
  * caller. Work is always split by thread index with pool_split, never by which thread comes first, so the
  * results do not depend on timing: with the same thread count every run is bit-identical, and code that
  * keeps each output element on one thread is bit-identical for any thread count.
  *
  * Memory: a Pool owns its threads; pool_free joins them. */
-#ifndef LSTMC_TRAIN_POOL_H
-#define LSTMC_TRAIN_POOL_H
+#ifndef LSTMC_SUPPORT_POOL_H
+#define LSTMC_SUPPORT_POOL_H
 #include <stdint.h>
 
 typedef struct Pool Pool;
