@@ -61,7 +61,7 @@ int lstmc_model_compile(const lstmc_model *m, const lstmc_compile_opts *o) {
   double t0 = now_seconds();
   if ((st = cpu_compile(m->g, &co))) return st;
   if (o->verbose)
-    fprintf(stderr, "lstmc: compiled %s in %.0f ms (repack %.0f, IR %.0f, optimize %.0f, emit %.0f)\n", o->output,
+    lx_message(LSTMC_MSG_REPORT, "lstmc: compiled %s in %.0f ms (repack %.0f, IR %.0f, optimize %.0f, emit %.0f)\n", o->output,
             (now_seconds() - t0) * 1e3, co.seconds[0] * 1e3, co.seconds[1] * 1e3, co.seconds[2] * 1e3, co.seconds[3] * 1e3);
   return 0;
 #else

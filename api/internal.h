@@ -3,11 +3,13 @@
 #define LSTMC_API_INTERNAL_H
 #include "frontend/spec.h"
 #include "ir/graph.h"
+#include "passes/pipeline.h"
 #include "runtime/exec.h"
 
 struct lstmc_model {
   Spec *spec;
   Graph *g;
+  Pipeline *passes; /* the spec's `passes`, checked when it loaded; NULL when it has none */
 };
 
 struct lstmc_session {

@@ -50,10 +50,11 @@ int lstmc_model_load(const char *spec_path, lstmc_model **out) {
   lstmc_model *m = lx_calloc(1, sizeof *m);
   if (!m) return lx_nomem("loading a model");
   Diag d;
-  diag_init(&d, stderr);
+  diag_init(&d);
   int st = spec_load(spec_path, &d, &m->spec);
-  /* the spec's pipelines are checked now, so that `lstmc check` reports an unknown pass or option */
-  if (!st) st = pipeline_check(m->spec->passes, &d);
+  /* the spec's pipelines are checked now, so that `lstmc check` reports an unknown pass or option; the
+   * inference pipeline is kept, checked, for lstmc_model_apply_passes */
+  if (!st && m->spec->passes) st = pipeline_build(m->spec->passes, &d, &m->passes);
   for (int i = 0; !st && i < m->spec->train.nschedule; i++) st = pipeline_check(m->spec->train.schedule[i].pipeline, &d);
   if (!st) st = lower_spec(m->spec, 0, &m->g);
   if (st) {
@@ -67,6 +68,7 @@ int lstmc_model_load(const char *spec_path, lstmc_model **out) {
 void lstmc_model_free(lstmc_model *m) {
   if (!m) return;
   graph_free(m->g);
+  pipeline_free(m->passes);
   spec_free(m->spec);
   lx_free(m);
 }
@@ -112,42 +114,43 @@ int lstmc_model_apply_passes(lstmc_model *m, const char *pipeline, const lstmc_p
   static const lstmc_pass_opts none;
   if (!opts) opts = &none;
   Graph *g = m->g;
-  Diag d;
-  diag_init(&d, stderr);
-  diag_add_source(&d, m->spec->path, m->spec->text, m->spec->text_len);
-  PipelineOptions po = {opts->verify_each, opts->print_after, opts->print_after_all, opts->stats, opts->time_passes,
-                        stderr, opts->training};
-  StrBuf text;
-  sb_init(&text);
-  int st;
-  if (pipeline) {
-    st = pipeline_run_text(g, pipeline, opts->source ? opts->source : "pipeline", &po, &d, &text);
-  } else if (!m->spec->passes) {
+  const Pipeline *run = m->passes;
+  if (!pipeline && !run) return 0;
+  if (!pipeline && g->pipeline) {
+    if (opts->verbose || opts->stats)
+      lx_message(LSTMC_MSG_NOTE, "lstmc: the weights record the pipeline \"%s\"; the spec's pipeline \"%s\" is not applied again\n",
+                 g->pipeline, run->text);
     return 0;
-  } else {
-    pipeline_to_text(m->spec->passes, &text);
-    if (g->pipeline) {
-      if (opts->verbose || opts->stats)
-        fprintf(stderr, "lstmc: the weights record the pipeline \"%s\"; the spec's pipeline \"%s\" is not applied again\n",
-                g->pipeline, text.failed ? "?" : sb_cstr(&text));
-      sb_free(&text);
-      return 0;
-    }
-    st = pipeline_run(g, m->spec->passes, &po, &d);
   }
-  /* errors in the pipeline or its passes are on stderr already, with their place; say the others too */
-  if (st && !d.nerrors) fprintf(stderr, "lstmc: error: %s\n", lstmc_errmsg());
+  Diag d;
+  diag_init(&d);
+  diag_add_source(&d, m->spec->path, m->spec->text, m->spec->text_len);
+  const PipelineOptions po = {.verify_each = opts->verify_each,
+                              .print_after = opts->print_after,
+                              .print_after_all = opts->print_after_all,
+                              .stats = opts->stats,
+                              .time_passes = opts->time_passes,
+                              .training = opts->training};
+  Pipeline *given = NULL;
+  int st = 0;
+  if (pipeline) {
+    st = pipeline_build_text(pipeline, opts->source ? opts->source : "pipeline", &d, &given);
+    run = given;
+  }
+  if (!st) st = pipeline_run(g, run, &po, &d);
+  /* errors in the pipeline or its passes were reported with their place; say the others too */
+  if (st && !d.nerrors) lx_message(LSTMC_MSG_ERROR, "lstmc: error: %s\n", lstmc_errmsg());
   /* the record: what the weights had, then what ran now */
   if (!st) {
     StrBuf rec;
     sb_init(&rec);
     if (g->pipeline) sb_puts(&rec, g->pipeline);
-    if (g->pipeline && g->pipeline[0] && text.len) sb_putc(&rec, ',');
-    sb_append(&rec, text.data ? text.data : "", text.len);
-    st = rec.failed || text.failed ? lx_nomem("recording the pipeline") : graph_set_pipeline(g, sb_cstr(&rec));
+    if (g->pipeline && g->pipeline[0] && run->text[0]) sb_putc(&rec, ',');
+    sb_puts(&rec, run->text);
+    st = rec.failed ? lx_nomem("recording the pipeline") : graph_set_pipeline(g, sb_cstr(&rec));
     sb_free(&rec);
   }
-  sb_free(&text);
+  pipeline_free(given);
   return st;
 }
 

@@ -66,7 +66,7 @@ int exec_create(const Graph *g, const ExecOptions *o, Executor **out) {
   int st = vt->supports(g, o);
   if (st == LSTMC_ERR_UNSUPPORTED && o->allow_fallback && vt != &ref_exec_vtbl) {
     /* never silently: the user asked for another executor */
-    fprintf(stderr, "lstmc: warning: %s; running on the reference executor instead\n", lstmc_errmsg());
+    lx_message(LSTMC_MSG_WARNING, "lstmc: warning: %s; running on the reference executor instead\n", lstmc_errmsg());
     ExecOptions ref = *o;
     ref.target = TARGET_REF;
     return ref_exec_vtbl.create(g, &ref, out);

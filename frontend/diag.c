@@ -1,13 +1,23 @@
-/* Diagnostics: formatting, source excerpts with a caret, and counting. */
+/* Diagnostics: formatting, source excerpts with a caret, counting, and the sinks reports go to. */
 #include "frontend/diag.h"
 
 #include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
-void diag_init(Diag *d, FILE *out) {
+static void to_messages(void *ctx, int kind, const char *text) { lx_message_text(kind, text); }
+
+void diag_init(Diag *d) {
   memset(d, 0, sizeof *d);
-  d->out = out;
+  d->sink = to_messages;
 }
+
+void diag_set_sink(Diag *d, DiagSink sink, void *ctx) {
+  d->sink = sink;
+  d->sink_ctx = ctx;
+}
+
+void diag_sink_append(void *strbuf, int kind, const char *text) { sb_puts(strbuf, text); }
 
 void diag_add_source(Diag *d, const char *name, const char *text, size_t len) {
   for (int i = 0; i < d->nsources; i++)
@@ -56,7 +66,7 @@ static void excerpt(const Diag *d, SrcLoc loc, StrBuf *sb) {
   sb_putc(sb, '\n');
 }
 
-static void vreport(Diag *d, const char *kind, SrcLoc loc, const char *fmt, va_list ap) {
+static void vreport(Diag *d, int msg_kind, const char *kind, SrcLoc loc, const char *fmt, va_list ap) {
   StrBuf msg, full;
   sb_init(&msg);
   sb_init(&full);
@@ -72,10 +82,7 @@ static void vreport(Diag *d, const char *kind, SrcLoc loc, const char *fmt, va_l
   sb_putc(&full, '\n');
   excerpt(d, loc, &full);
   const char *text = sb_cstr(&full);
-  if (text) {
-    if (d->out) fputs(text, d->out);
-    if (d->capture) sb_puts(d->capture, text);
-  }
+  if (text && d->sink) d->sink(d->sink_ctx, msg_kind, text);
   sb_free(&msg);
   sb_free(&full);
 }
@@ -84,27 +91,19 @@ void diag_error(Diag *d, SrcLoc loc, const char *fmt, ...) {
   d->nerrors++;
   int max = d->max_errors ? d->max_errors : 50;
   if (d->nerrors > max) {
-    if (d->nerrors == max + 1 && d->out) fprintf(d->out, "lstmc: too many errors, stopping here\n");
+    if (d->nerrors == max + 1 && d->sink) d->sink(d->sink_ctx, LSTMC_MSG_ERROR, "lstmc: too many errors, stopping here\n");
     return;
   }
   va_list ap;
   va_start(ap, fmt);
-  vreport(d, "error", loc, fmt, ap);
-  va_end(ap);
-}
-
-void diag_warning(Diag *d, SrcLoc loc, const char *fmt, ...) {
-  d->nwarnings++;
-  va_list ap;
-  va_start(ap, fmt);
-  vreport(d, "warning", loc, fmt, ap);
+  vreport(d, LSTMC_MSG_ERROR, "error", loc, fmt, ap);
   va_end(ap);
 }
 
 void diag_note(Diag *d, SrcLoc loc, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  vreport(d, "note", loc, fmt, ap);
+  vreport(d, LSTMC_MSG_NOTE, "note", loc, fmt, ap);
   va_end(ap);
 }
 

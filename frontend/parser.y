@@ -29,6 +29,7 @@ int yylex(YYSTYPE *lval, YYLTYPE *lloc, yyscan_t scanner);
 
 %code {
 #include <setjmp.h>
+#include <stdio.h>
 #include <string.h>
 
 /* The parser stack never grows past its initial size, so Bison never calls malloc (a longjmp out of the

@@ -31,7 +31,7 @@ static OptimConfig oc;
 static void setup_once(void) {
   if (spec) return;
   Diag d;
-  diag_init(&d, stderr);
+  diag_init(&d);
   if (spec_load(LSTMC_FUZZ_DIR "/checkpoint.lstm", &d, &spec) || optim_config_from_spec(&spec->train.opt, &oc) ||
       pool_create(1, &pool) || gemm_create(pool, &gemm)) {
     fprintf(stderr, "fuzz_checkpoint: cannot set up %s\n", LSTMC_FUZZ_DIR "/checkpoint.lstm");

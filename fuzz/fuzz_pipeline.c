@@ -9,7 +9,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   Diag d;
-  diag_init(&d, NULL);
+  diag_init(&d);
   Arena a;
   arena_init(&a);
   AstPipeline *p = NULL;

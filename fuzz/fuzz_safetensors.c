@@ -21,7 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (st_read_buffer("fuzz.safetensors", data, size, &f)) return 0;
   for (size_t i = 0; i < sizeof specs / sizeof *specs; i++) {
     Diag d;
-    diag_init(&d, NULL);
+    diag_init(&d);
     Spec *s = NULL;
     Graph *g = NULL;
     if (spec_load_text("fuzz.lstm", "", specs[i], strlen(specs[i]), &d, &s) == 0 && lower_spec(s, 0, &g) == 0)

@@ -9,7 +9,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   Diag d;
-  diag_init(&d, NULL);
+  diag_init(&d);
   Spec *s = NULL;
   if (spec_load_text("fuzz.lstm", "", (const char *)data, size, &d, &s) == 0) {
     Graph *g = NULL;

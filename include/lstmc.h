@@ -6,6 +6,8 @@
  *    place where the user's input was wrong.
  *  - Ownership is written beside each function. Destructors accept NULL.
  *  - Nothing here aborts on bad input or on allocation failure.
+ *  - lstmc never writes to stdout or stderr: whatever else it has to say (diagnostics, warnings, the
+ *    reports options ask for) goes to the message handler the caller installs, and nowhere without one.
  */
 #ifndef LSTMC_H
 #define LSTMC_H
@@ -40,14 +42,37 @@ const char *lstmc_errmsg(void);
 /* A short name for a status ("parse error", ...). Static storage. */
 const char *lstmc_status_name(int status);
 
+/* ---- messages ----------------------------------------------------------------------------------------
+ * The second half of the error channel. A call that fails returns its status and sets lstmc_errmsg();
+ * everything else lstmc has to say comes as messages: the diagnostics of a spec or pipeline (every error
+ * found, each with file:line:col, the source line and a caret — lstmc_errmsg() then gives the first),
+ * warnings (the reference executor runs instead of the one asked for, the kernel cache cannot be used),
+ * notes, and the reports that options ask for (pass statistics, timings and IR dumps, verbose lines of the
+ * compilers and executors). Each message is complete lines, each ending in '\n', ready to print as they
+ * are: the CLI writes them to stderr. */
+typedef enum lstmc_message_kind {
+  LSTMC_MSG_ERROR = 0,   /* a diagnostic of an error; the call reporting it fails */
+  LSTMC_MSG_WARNING = 1, /* lstmc does something other than asked and goes on */
+  LSTMC_MSG_NOTE = 2,    /* what lstmc decided or did: a pipeline not applied again, a file written */
+  LSTMC_MSG_REPORT = 3   /* output an option asked for: --stats, --time-passes, --print-after, verbose */
+} lstmc_message_kind;
+
+/* Receives one message. text is valid during the call only. Called on the thread of the lstmc call that
+ * has something to say. */
+typedef void (*lstmc_message_fn)(void *ctx, lstmc_message_kind kind, const char *text);
+/* Installs the handler of every thread's messages, with ctx passed back to it; NULL (the default): no
+ * output. Process-wide: install it before other lstmc calls, not while another thread is inside one. */
+void lstmc_set_message_handler(lstmc_message_fn fn, void *ctx);
+
 /* ---- models ------------------------------------------------------------------------------------------
  * A model is a checked spec lowered to the IR, plus (once loaded or initialized) its weights and
  * vocabulary. */
 typedef struct lstmc_model lstmc_model;
 
-/* Parses and checks a .lstm spec. Diagnostics (every error found, with file:line:col, the source line and
- * a caret) go to stderr; lstmc_errmsg() gives the first. On success *out is a new model (free it with
- * lstmc_model_free); on failure *out is NULL. */
+/* Parses and checks a .lstm spec, and its pipelines. A malformed spec is LSTMC_ERR_PARSE with every error
+ * found reported as a message (LSTMC_MSG_ERROR, with file:line:col, the source line and a caret);
+ * lstmc_errmsg() gives the first. On success *out is a new model (free it with lstmc_model_free); on
+ * failure *out is NULL. */
 int lstmc_model_load(const char *spec_path, lstmc_model **out);
 /* Destroys a model. Accepts NULL. Sessions made from it must be freed first. */
 void lstmc_model_free(lstmc_model *m);
@@ -83,24 +108,25 @@ int lstmc_tokenize(const lstmc_model *m, const char *text, size_t len, const cha
 
 /* Pass pipelines (docs/passes.md). */
 typedef struct lstmc_pass_opts {
-  int stats;               /* per pass: weights kept, groups, conflicts pruned, utilization, bytes (stderr) */
-  int time_passes;         /* seconds per pass (stderr) */
+  int stats;               /* per pass: weights kept, groups, conflicts pruned, utilization, bytes (a report) */
+  int time_passes;         /* seconds per pass (a report) */
   int verify_each;         /* run the IR verifier after every pass */
-  const char *print_after; /* print the IR after every run of this pass (stderr); NULL: never */
+  const char *print_after; /* report the IR after every run of this pass; NULL: never */
   int print_after_all;
   int training;            /* a training graph: weight-drop keeps the DropConnect */
-  int verbose;             /* say on stderr when the spec's pipeline is not applied again */
+  int verbose;             /* a note when the spec's pipeline is not applied again */
   const char *source;      /* the name of the pipeline text in messages (NULL: "pipeline"); the CLI says "--passes" */
 } lstmc_pass_opts;
 
 /* Runs a pass pipeline over the model's loaded weights. `pipeline` is text such as
  * "prune{sparsity=0.8},column-combine{alpha=8,gamma=0.5},conflict-prune,quantize{bits=8}" ("" runs
  * nothing), or NULL for the spec's `passes` line — which is not applied when the loaded weights record a
- * pipeline already (metadata lstmc.pipeline; with stats or verbose set, stderr says so). The text that ran
- * is appended to the model's record, which lstmc_model_save_weights writes. Every failure is reported on
- * stderr, with its place and pipeline position when it has one ("--passes:1:20: error: pass 2
- * (column-combine): …", the source line and a caret); lstmc_errmsg() gives the first message. A failing
- * pass leaves the weights as the pass before it made them. opts may be NULL. */
+ * pipeline already (metadata lstmc.pipeline; with stats or verbose set, a note says so). The text that ran
+ * is appended to the model's record, which lstmc_model_save_weights writes. Every failure is reported as
+ * a message (LSTMC_MSG_ERROR), with its place and pipeline position when it has one ("--passes:1:20:
+ * error: pass 2 (column-combine): …", the source line and a caret), else as "lstmc: error: MESSAGE";
+ * lstmc_errmsg() gives the first. A failing pass leaves the weights as the pass before it made them. opts
+ * may be NULL. */
 int lstmc_model_apply_passes(lstmc_model *m, const char *pipeline, const lstmc_pass_opts *opts);
 /* The pipeline applied to the model's weights (recorded in the file or run since), or NULL when none.
  * Owned by the model; valid until its weights or pipeline change. */
@@ -126,7 +152,7 @@ typedef struct lstmc_session_opts {
   const char *target; /* "ref" (default), "cpu" or "cuda" */
   int threads;        /* CPU threads; 0 = all cores */
   int no_cache;       /* CUDA: do not use the on-disk kernel cache */
-  int verbose;        /* report compilation and fallbacks on stderr */
+  int verbose;        /* report what the executor compiles and plans (messages) */
   int batch;          /* independent streams stepped together (0 or 1: one); see lstmc_session_step_batch */
 } lstmc_session_opts;
 
@@ -140,8 +166,8 @@ int lstmc_session_step(lstmc_session *s, int32_t token, float *logits);
 /* Feeds one token to each of the session's `batch` streams (tokens[batch]) and writes logits[batch][V]
  * (caller's buffers). */
 int lstmc_session_step_batch(lstmc_session *s, const int32_t *tokens, float *logits);
-/* The executor the session runs on: "ref", "cpu" or "cuda" — "ref" after a fallback (which was reported
- * on stderr). Static storage. */
+/* The executor the session runs on: "ref", "cpu" or "cuda" — "ref" after a fallback (which a warning
+ * reported). Static storage. */
 const char *lstmc_session_executor(const lstmc_session *s);
 
 typedef struct lstmc_eval_result {

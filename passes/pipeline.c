@@ -1,16 +1,15 @@
-/* The pass manager: the registry tables generated from passes.def, option checking (every problem
- * reported with its place and pipeline position), running passes with the verifier between them, and
- * --print-after, --stats and --time-passes. */
+/* The pass manager: the registry tables generated from passes.def, checking a parsed pipeline into the
+ * arguments of each pass (every problem reported with its place and pipeline position), running them with
+ * the verifier between passes, and the --print-after, --stats and --time-passes reports. */
 #include "passes/pipeline.h"
 
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "frontend/spec.h"
-#include "passes/passes.h"
 #include "support/alloc.h"
 #include "support/clock.h"
 #include "support/err.h"
@@ -145,7 +144,8 @@ static int default_kind(int type) {
   return type == POPT_FLOAT ? AST_FLOAT : type == POPT_INT ? AST_INT : AST_WORD;
 }
 
-/* Fills a->opt for one pass from its defaults and the pipeline text; reports problems through diag. */
+/* Fills a->opt for one pass from its defaults and the pipeline text; reports problems through diag. The
+ * values' strings are the AST's: pipeline_build copies them. */
 static void build_args(const AstPass *p, int index, int pass, Diag *d, PassArgs *a) {
   memset(a, 0, sizeof *a);
   a->pass = pass;
@@ -199,14 +199,86 @@ static int lookup_pass(const AstPass *p, int index, Diag *d) {
   return -1;
 }
 
-int pipeline_check(const AstPipeline *p, Diag *diag) {
+void pipeline_free(Pipeline *p) {
+  if (!p) return;
+  lx_free(p->steps);
+  arena_free(&p->arena);
+  lx_free(p);
+}
+
+int pipeline_build(const AstPipeline *p, Diag *diag, Pipeline **out) {
+  *out = NULL;
   int before = diag->nerrors, index = 0;
+  Pipeline *pl = lx_calloc(1, sizeof *pl);
+  if (!pl) return lx_nomem("checking a pipeline");
+  arena_init(&pl->arena);
+  int n = p ? p->npasses : 0;
+  pl->steps = lx_calloc((size_t)n + 1, sizeof *pl->steps);
+  if (!pl->steps) {
+    pipeline_free(pl);
+    return lx_nomem("checking a pipeline");
+  }
   for (const AstPass *ps = p ? p->passes : NULL; ps; ps = ps->next) {
     int k = lookup_pass(ps, ++index, diag);
-    PassArgs a;
-    if (k >= 0) build_args(ps, index, k, diag, &a);
+    if (k < 0) continue;
+    PipelineStep *step = &pl->steps[pl->nsteps++];
+    build_args(ps, index, k, diag, &step->args);
+    step->loc = ps->loc;
+    /* the values outlive the AST: their strings move into the pipeline */
+    for (int j = 0; j < PO_COUNT; j++) {
+      PassValue *v = &step->args.opt[j];
+      if (v->s) v->s = arena_strdup(&pl->arena, v->s);
+    }
   }
-  return diag->nerrors > before ? diag_status(diag) : 0;
+  if (diag->nerrors > before) {
+    pipeline_free(pl);
+    return diag_status(diag);
+  }
+  StrBuf text;
+  sb_init(&text);
+  pipeline_to_text(p, &text);
+  pl->text = arena_strndup(&pl->arena, text.data ? text.data : "", text.len);
+  int oom = text.failed || pl->arena.failed;
+  sb_free(&text);
+  if (oom) {
+    pipeline_free(pl);
+    return lx_nomem("checking a pipeline");
+  }
+  *out = pl;
+  return 0;
+}
+
+int pipeline_build_text(const char *text, const char *where, Diag *diag, Pipeline **out) {
+  *out = NULL;
+  Arena arena;
+  arena_init(&arena);
+  size_t len = strlen(text);
+  diag_add_source(diag, where, text, len);
+  AstPipeline *p = NULL;
+  SrcLoc loc = {where, 1, 1, 1, 1};
+  int st = parse_pipeline_text(text, len, loc, &arena, diag, &p);
+  if (!st) st = pipeline_build(p, diag, out);
+  diag_remove_source(diag, where);
+  arena_free(&arena);
+  if (st) return st;
+  Pipeline *pl = *out;
+  pl->source = arena_strndup(&pl->arena, text, len);
+  pl->source_name = arena_strdup(&pl->arena, where);
+  if (pl->arena.failed) {
+    pipeline_free(pl);
+    *out = NULL;
+    return lx_nomem("checking a pipeline");
+  }
+  /* the steps' places name the text by the copy, which lives as long as they do */
+  for (int i = 0; i < pl->nsteps; i++) pl->steps[i].loc.file = pl->source_name;
+  return 0;
+}
+
+int pipeline_check(const AstPipeline *p, Diag *diag) {
+  Pipeline *pl;
+  int st = pipeline_build(p, diag, &pl);
+  pipeline_free(pl);
+  return st;
 }
 
 /* ---- text ---------------------------------------------------------------------------------------- */
@@ -297,23 +369,39 @@ static void graph_totals(const Graph *g, Totals *t) {
   }
 }
 
-static void print_stats_row(FILE *f, int index, const char *name, const PassStats *ps, const Totals *t) {
+static void stats_row(StrBuf *sb, int index, const char *name, const PassStats *ps, const Totals *t) {
   char kept[48], groups[24] = "-", pruned[24] = "-", util[16] = "-";
   snprintf(kept, sizeof kept, "%lld (%.2f%%)", (long long)t->kept, t->weights ? 100.0 * (double)t->kept / (double)t->weights : 0.0);
   if (t->groups) snprintf(groups, sizeof groups, "%lld", (long long)t->groups);
   if (ps->pruned) snprintf(pruned, sizeof pruned, "%lld", (long long)ps->pruned);
   if (t->packed_slots) snprintf(util, sizeof util, "%.4f", (double)t->packed_kept / (double)t->packed_slots);
-  fprintf(f, "  %2d  %-15s %7d  %-22s %8s  %10s  %11s  %11zu\n", index, name, ps->tensors, kept, groups, pruned, util,
-          t->bytes);
-  if (ps->note[0]) fprintf(f, "      %s: %s\n", name, ps->note);
+  sb_printf(sb, "  %2d  %-15s %7d  %-22s %8s  %10s  %11s  %11zu\n", index, name, ps->tensors, kept, groups, pruned, util,
+            t->bytes);
+  if (ps->note[0]) sb_printf(sb, "      %s: %s\n", name, ps->note);
 }
 
-int pipeline_run(Graph *g, const AstPipeline *p, const PipelineOptions *o, Diag *diag) {
+/* Sends a report built in sb (and empties it); a report that could not be built is out of memory. */
+static int report(StrBuf *sb, const char *what) {
+  int st = sb->failed ? lx_nomem(what) : 0;
+  if (!st && sb->len) lx_message_text(LSTMC_MSG_REPORT, sb_cstr(sb));
+  sb_free(sb);
+  sb_init(sb);
+  return st;
+}
+
+static void timing_table(const Pipeline *p, const double *seconds, int ran, StrBuf *sb) {
+  double total = 0;
+  sb_puts(sb, "pass timing (seconds):\n");
+  for (int i = 0; i < ran; i++) {
+    sb_printf(sb, "  %2d  %-15s %10.6f\n", i + 1, pass_table[p->steps[i].args.pass].name, seconds[i]);
+    total += seconds[i];
+  }
+  sb_printf(sb, "      %-15s %10.6f\n", "total", total);
+}
+
+int pipeline_run(Graph *g, const Pipeline *p, const PipelineOptions *o, Diag *diag) {
   static const PipelineOptions none;
   if (!o) o = &none;
-  FILE *out = o->out ? o->out : stderr;
-  int st = pipeline_check(p, diag);
-  if (st) return st;
   if (o->print_after && pass_find(o->print_after) < 0) {
     const char *near = closest_word(o->print_after, pass_names, PASS_COUNT);
     if (near) return lx_fail(LSTMC_ERR_USAGE, "--print-after: unknown pass '%s'; did you mean '%s'?", o->print_after, near);
@@ -325,78 +413,78 @@ int pipeline_run(Graph *g, const AstPipeline *p, const PipelineOptions *o, Diag 
 #else
   int verify = 1;
 #endif
-  int npasses = p ? p->npasses : 0;
-  double *seconds = lx_calloc((size_t)npasses, sizeof *seconds);
+  /* reports are built only for a caller who reads them */
+  int stats = o->stats && lx_message_wanted(), timing = o->time_passes && lx_message_wanted();
+  double *seconds = lx_calloc((size_t)p->nsteps + 1, sizeof *seconds);
   if (!seconds) return lx_nomem("running passes");
+  if (p->source) diag_add_source(diag, p->source_name, p->source, strlen(p->source));
+  StrBuf sb;
+  sb_init(&sb);
   Totals t;
-  if (o->stats && npasses) {
+  int st = 0;
+  if (stats && p->nsteps) {
     graph_totals(g, &t);
-    fprintf(out, "pass statistics: %lld weights in %d matrices, %lld nonzero; %zu bytes before the pipeline\n",
-            (long long)t.weights, t.matrices, (long long)t.kept, t.bytes);
-    fprintf(out, "   #  %-15s %7s  %-22s %8s  %10s  %11s  %11s\n", "pass", "tensors", "weights kept", "groups",
-            "pruned", "utilization", "bytes");
+    sb_printf(&sb, "pass statistics: %lld weights in %d matrices, %lld nonzero; %zu bytes before the pipeline\n",
+              (long long)t.weights, t.matrices, (long long)t.kept, t.bytes);
+    sb_printf(&sb, "   #  %-15s %7s  %-22s %8s  %10s  %11s  %11s\n", "pass", "tensors", "weights kept", "groups",
+              "pruned", "utilization", "bytes");
+    st = report(&sb, "reporting pass statistics");
   }
-  int index = 0;
-  for (const AstPass *ps = p ? p->passes : NULL; ps && !st; ps = ps->next) {
-    index++;
-    int k = pass_find(ps->name);
-    const char *name = pass_table[k].name;
-    PassArgs a;
-    build_args(ps, index, k, diag, &a);
+  int ran = 0;
+  for (int i = 0; i < p->nsteps && !st; i++) {
+    const PipelineStep *step = &p->steps[i];
+    const char *name = pass_table[step->args.pass].name;
+    PassArgs a = step->args;
     a.training = o->training;
     PassStats pst;
     memset(&pst, 0, sizeof pst);
     double t0 = now_seconds();
-    st = pass_table[k].run(g, &a, &pst);
-    seconds[index - 1] = now_seconds() - t0;
+    st = pass_table[a.pass].run(g, &a, &pst);
+    seconds[i] = now_seconds() - t0;
+    ran = i + 1;
     if (st) {
-      st = run_fail(diag, ps->loc, st, "pass %d (%s): %s", index, name, lstmc_errmsg());
+      st = run_fail(diag, step->loc, st, "pass %d (%s): %s", a.index, name, lstmc_errmsg());
       break;
     }
     if (verify && (st = graph_verify(g))) {
-      st = run_fail(diag, ps->loc, st, "pass %d (%s): the IR is invalid after this pass: %s", index, name, lstmc_errmsg());
+      st = run_fail(diag, step->loc, st, "pass %d (%s): the IR is invalid after this pass: %s", a.index, name, lstmc_errmsg());
       break;
     }
-    if (o->stats) {
+    if (stats) {
       graph_totals(g, &t);
-      print_stats_row(out, index, name, &pst, &t);
+      stats_row(&sb, a.index, name, &pst, &t);
+      if ((st = report(&sb, "reporting pass statistics"))) break;
     }
-    if (o->print_after_all || (o->print_after && !strcmp(o->print_after, name))) {
-      StrBuf sb;
-      sb_init(&sb);
-      fprintf(out, "; IR after pass %d (%s)\n", index, name);
-      if ((st = graph_print(g, &sb))) st = lx_nomem("printing the IR");
-      else fputs(sb_cstr(&sb), out);
-      sb_free(&sb);
+    if ((o->print_after_all || (o->print_after && !strcmp(o->print_after, name))) && lx_message_wanted()) {
+      sb_printf(&sb, "; IR after pass %d (%s)\n", a.index, name);
+      if (graph_print(g, &sb)) sb.failed = 1;
+      st = report(&sb, "printing the IR");
     }
   }
-  if (o->time_passes && index) {
-    /* `index` passes ran (the last one may have failed) */
-    double total = 0;
-    fprintf(out, "pass timing (seconds):\n");
-    int i = 0;
-    for (const AstPass *ps = p->passes; ps && i < index; ps = ps->next, i++) {
-      fprintf(out, "  %2d  %-15s %10.6f\n", i + 1, ps->name, seconds[i]);
-      total += seconds[i];
-    }
-    fprintf(out, "      %-15s %10.6f\n", "total", total);
+  if (timing && ran) {
+    /* `ran` passes ran (the last one may have failed) */
+    timing_table(p, seconds, ran, &sb);
+    int rst = report(&sb, "reporting pass timings");
+    if (!st) st = rst;
   }
+  sb_free(&sb);
+  if (p->source) diag_remove_source(diag, p->source_name);
   lx_free(seconds);
   return st;
 }
 
-int pipeline_run_text(Graph *g, const char *text, const char *where, const PipelineOptions *o, Diag *diag,
-                      StrBuf *canonical) {
-  Arena arena;
-  arena_init(&arena);
-  size_t len = strlen(text);
-  diag_add_source(diag, where, text, len);
-  AstPipeline *p = NULL;
-  SrcLoc loc = {where, 1, 1, 1, 1};
-  int st = parse_pipeline_text(text, len, loc, &arena, diag, &p);
-  if (!st && canonical) pipeline_to_text(p, canonical);
-  if (!st) st = pipeline_run(g, p, o, diag);
-  diag_remove_source(diag, where);
-  arena_free(&arena);
+int pipeline_run_ast(Graph *g, const AstPipeline *p, const PipelineOptions *o, Diag *diag) {
+  Pipeline *pl;
+  int st = pipeline_build(p, diag, &pl);
+  if (!st) st = pipeline_run(g, pl, o, diag);
+  pipeline_free(pl);
+  return st;
+}
+
+int pipeline_run_text(Graph *g, const char *text, const char *where, const PipelineOptions *o, Diag *diag) {
+  Pipeline *pl;
+  int st = pipeline_build_text(text, where, diag, &pl);
+  if (!st) st = pipeline_run(g, pl, o, diag);
+  pipeline_free(pl);
   return st;
 }

@@ -16,7 +16,7 @@ typedef struct ExecOptions {
   int threads;    /* 0: all cores (CPU backend) */
   int batch;      /* independent streams run together (1 for eval/generate) */
   int no_cache;   /* CUDA: skip the on-disk kernel cache */
-  int verbose;    /* print what the backend does (kernels compiled, fallbacks) to stderr */
+  int verbose;    /* report what the backend compiles and plans (messages) */
   int allow_fallback; /* 1: a format the backend does not specialize runs on the reference path, with a warning */
 } ExecOptions;
 

@@ -150,7 +150,7 @@ static inline Tensor *tensor_gen_matrix(const char *name, int64_t rows, int64_t 
 /* A graph lowered from spec text, with vocabulary size V (0: the spec's). NULL after printing the error. */
 static inline Graph *tensor_gen_graph(const char *spec_text, int64_t V) {
   Diag d;
-  diag_init(&d, stderr);
+  diag_init(&d);
   Spec *s;
   Graph *g = NULL;
   if (spec_load_text("test.lstm", "", spec_text, strlen(spec_text), &d, &s)) return NULL;

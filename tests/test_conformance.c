@@ -29,7 +29,7 @@ static void check_model(const char *name, const char *weights_file) {
   char dir[512], path[600];
   snprintf(dir, sizeof dir, "%s/tests/golden/%s", LSTMC_SOURCE_DIR, name);
   Diag d;
-  diag_init(&d, stderr);
+  diag_init(&d);
   Spec *spec = NULL;
   Graph *g = NULL;
   StFile *exp = NULL;

@@ -83,7 +83,16 @@ static void print_command_help(const Command *c) {
   }
 }
 
+/* Everything the library has to say besides the error of a failing call (diagnostics, warnings, notes,
+ * the reports options ask for) goes to stderr as it comes. */
+static void print_message(void *ctx, lstmc_message_kind kind, const char *text) {
+  (void)ctx;
+  (void)kind;
+  fputs(text, stderr);
+}
+
 int main(int argc, char **argv) {
+  lstmc_set_message_handler(print_message, NULL);
   if (argc < 2) {
     print_help(stderr);
     return 2;

@@ -44,7 +44,7 @@ int schedule_init(Schedule *s, const Spec *spec, int nslots) {
   s->copies = lx_calloc((size_t)total + 1, sizeof *s->copies);
   if (!s->structural || !s->copies) return lx_nomem("reading the training schedule");
   Diag d;
-  diag_init(&d, stderr);
+  diag_init(&d);
   diag_add_source(&d, spec->path, spec->text, spec->text_len);
   int k = 0;
   for (int i = 0; i < ts->nschedule; i++) {
@@ -203,13 +203,10 @@ int schedule_run(Schedule *s, Graph *g, uint8_t **masks, int entry, FILE *msg) {
   int st = structured_copy(s, g, masks, &c);
   if (st) return st;
   Diag d;
-  diag_init(&d, msg ? msg : stderr);
+  diag_init(&d);
   diag_add_source(&d, s->spec->path, s->spec->text, s->spec->text_len);
-  PipelineOptions po;
-  memset(&po, 0, sizeof po);
-  po.training = 1;
-  po.out = msg;
-  if ((st = pipeline_run(c, &s->structural[entry], &po, &d))) goto done;
+  const PipelineOptions po = {.training = 1};
+  if ((st = pipeline_run_ast(c, &s->structural[entry], &po, &d))) goto done;
   /* take over what the pipeline left: values, structures, masks */
   for (int i = 0; i < g->nslots && !st; i++) {
     const Tensor *t = c->slots[i].t;
@@ -255,9 +252,9 @@ int schedule_export(const Schedule *s, const Graph *g, int quantize, Graph **out
   if (s->record) sb_puts(&sb, s->record);
   if (quantize && s->quantize.npasses) {
     Diag d;
-    diag_init(&d, stderr);
+    diag_init(&d);
     diag_add_source(&d, s->spec->path, s->spec->text, s->spec->text_len);
-    if ((st = pipeline_run(e, &s->quantize, NULL, &d))) goto fail;
+    if ((st = pipeline_run_ast(e, &s->quantize, NULL, &d))) goto fail;
     if (sb.len) sb_putc(&sb, ',');
     pipeline_to_text(&s->quantize, &sb);
   }

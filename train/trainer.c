@@ -179,7 +179,7 @@ static int setup(Trainer *t, StFile **resume_file) {
   const TrainOptions *o = t->o;
   int st;
   Diag d;
-  diag_init(&d, t->msg);
+  diag_init(&d);
   if ((st = spec_load(o->spec_path, &d, &t->spec))) return st;
   if ((st = lower_spec(t->spec, 0, &t->g))) return st;
   const TrainSpec *ts = &t->spec->train;

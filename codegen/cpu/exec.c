@@ -333,7 +333,7 @@ int cpu_exec_create_for(const Graph *g, const ExecOptions *o, const CpuTarget *t
   x->adapt.on = o->threads <= 0 && x->nthreads > 1;
   x->adapt.every = x->adapt.until = PROBE_EVERY;
   if (o->verbose)
-    fprintf(stderr,
+    lx_message(LSTMC_MSG_REPORT,
             "lstmc: cpu backend: %s%s%s, vectors of %d floats, %d thread%s%s, %.1f MB of weights per step; "
             "repacked in %.0f ms, compiled in %.0f ms\n",
             t->cpu, t->avx512 ? " with AVX-512" : "", !t->avx512 && t->avx2 ? " with AVX2" : "", p->vl, x->nthreads,

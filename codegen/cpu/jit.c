@@ -119,7 +119,7 @@ void cpu_jit_free(CpuJit *j) {
     if (e) {
       /* nothing to give back to a caller that is tearing down: say it and go on */
       char *msg = LLVMGetErrorMessage(e);
-      fprintf(stderr, "lstmc: warning: cpu backend: disposing of the JIT: %s\n", msg);
+      lx_message(LSTMC_MSG_WARNING, "lstmc: warning: cpu backend: disposing of the JIT: %s\n", msg);
       LLVMDisposeErrorMessage(msg);
     }
   }

@@ -95,7 +95,7 @@ int cuda_compile(const CudaCompileRequest *rq, uint8_t **out, size_t *outlen, ch
   if (use_cache) {
     if (rq->cache_dir) snprintf(dir, sizeof dir, "%s", rq->cache_dir);
     else if (cuda_cache_dir(dir, sizeof dir)) {
-      fprintf(stderr, "lstmc: warning: %s; compiling without the kernel cache\n", lstmc_errmsg());
+      lx_message(LSTMC_MSG_WARNING, "lstmc: warning: %s; compiling without the kernel cache\n", lstmc_errmsg());
       use_cache = 0;
     }
   }
@@ -104,23 +104,26 @@ int cuda_compile(const CudaCompileRequest *rq, uint8_t **out, size_t *outlen, ch
     if ((st = cuda_cache_load(dir, key, out, outlen, &stats->cache_result))) return st;
     if (stats->cache_result == CUDA_CACHE_HIT) {
       stats->total_seconds = now_seconds() - t0;
-      if (rq->verbose) fprintf(stderr, "lstmc: cuda: %s: kernel cache hit (%s), %.1f ms\n", rq->name, stats->entry, stats->total_seconds * 1e3);
+      if (rq->verbose)
+        lx_message(LSTMC_MSG_REPORT, "lstmc: cuda: %s: kernel cache hit (%s), %.1f ms\n", rq->name, stats->entry,
+                   stats->total_seconds * 1e3);
       return 0;
     }
     if (stats->cache_result == CUDA_CACHE_CORRUPT)
-      fprintf(stderr, "lstmc: warning: kernel cache entry %s was damaged; removed it and recompiling\n", stats->entry);
+      lx_message(LSTMC_MSG_WARNING, "lstmc: warning: kernel cache entry %s was damaged; removed it and recompiling\n", stats->entry);
   }
   double tc = now_seconds();
   if ((st = nvrtc_run(nv, rq, opts, nopts, out, outlen, log))) return st;
   stats->compiled = 1;
   stats->compile_seconds = now_seconds() - tc;
   if (use_cache) {
-    if (cuda_cache_store(dir, key, *out, *outlen)) fprintf(stderr, "lstmc: warning: %s (the kernel cache is not updated)\n", lstmc_errmsg());
+    if (cuda_cache_store(dir, key, *out, *outlen))
+      lx_message(LSTMC_MSG_WARNING, "lstmc: warning: %s (the kernel cache is not updated)\n", lstmc_errmsg());
     else stats->stored = 1;
   }
   stats->total_seconds = now_seconds() - t0;
   if (rq->verbose)
-    fprintf(stderr, "lstmc: cuda: %s: compiled for %s with NVRTC %d.%d in %.2f s%s\n", rq->name, archname, nv->major,
-            nv->minor, stats->compile_seconds, stats->stored ? " (cached)" : "");
+    lx_message(LSTMC_MSG_REPORT, "lstmc: cuda: %s: compiled for %s with NVRTC %d.%d in %.2f s%s\n", rq->name, archname,
+               nv->major, nv->minor, stats->compile_seconds, stats->stored ? " (cached)" : "");
   return 0;
 }

@@ -19,7 +19,7 @@ typedef struct CudaCompileRequest {
   int emit;              /* CUDA_EMIT_PTX (compute_XX, for any later GPU) or CUDA_EMIT_CUBIN (sm_XX) */
   int no_cache;          /* neither read nor write the cache */
   const char *cache_dir; /* NULL: cuda_cache_dir() */
-  int verbose;           /* report hits, misses and compile times on stderr */
+  int verbose;           /* report hits and compile times (messages) */
 } CudaCompileRequest;
 
 typedef struct CudaCompileStats {

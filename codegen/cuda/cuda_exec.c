@@ -263,6 +263,15 @@ done:
   return st;
 }
 
+void cuda_plan_report(const CudaPlan *p) {
+  if (!lx_message_wanted()) return;
+  StrBuf sb;
+  sb_init(&sb);
+  cuda_plan_describe(p, &sb);
+  lx_message(LSTMC_MSG_REPORT, "lstmc: cuda: %s", sb.data ? sb_cstr(&sb) : "");
+  sb_free(&sb);
+}
+
 int cuda_exec_create_on(const Graph *g, const ExecOptions *o, CudaDev *dev, Executor **out) {
   *out = NULL;
   CudaExec *x = lx_calloc(1, sizeof *x);
@@ -282,13 +291,7 @@ int cuda_exec_create_on(const Graph *g, const ExecOptions *o, CudaDev *dev, Exec
   int st = cuda_plan_build(g, &dev->info, x->batch, &x->plan);
   if (st) goto fail;
   CudaPlan *pl = x->plan;
-  if (o->verbose) {
-    StrBuf sb;
-    sb_init(&sb);
-    cuda_plan_describe(pl, &sb);
-    fprintf(stderr, "lstmc: cuda: %s", sb.data ? sb_cstr(&sb) : "");
-    sb_free(&sb);
-  }
+  if (o->verbose) cuda_plan_report(pl);
   snprintf(name, sizeof name, "%s.cu", g->name);
   if ((st = cuda_codegen_source(pl, g->name, dev->emu, &src))) goto fail;
   if ((st = dev->ops->load(dev, src, name, o->no_cache, o->verbose))) goto fail;

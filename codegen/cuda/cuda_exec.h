@@ -47,6 +47,8 @@ int cuda_dev_open(CudaDev **out);
 
 /* Creates an executor on a device it takes over (closed on failure too). */
 int cuda_exec_create_on(const Graph *g, const ExecOptions *o, CudaDev *dev, Executor **out);
+/* Reports the plan (cuda_plan_describe) as a message: what --verbose shows. */
+void cuda_plan_report(const CudaPlan *p);
 /* The executor's plan and device (for reports and tests). */
 const CudaPlan *cuda_exec_plan(const Executor *e);
 CudaDev *cuda_exec_device(const Executor *e);

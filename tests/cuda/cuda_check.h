@@ -60,7 +60,7 @@ static Vocab *cc_vocab(int kind, int64_t V) {
 /* The graph of a spec (text, or a file when path is given) with V tokens (ignored for bytes). */
 static Graph *cc_graph(const char *path, const char *text, int64_t V) {
   Diag d;
-  diag_init(&d, stderr);
+  diag_init(&d);
   Spec *s = NULL;
   Graph *g = NULL;
   int st = path ? spec_load(path, &d, &s) : spec_load_text("test.lstm", "", text, strlen(text), &d, &s);
@@ -195,7 +195,7 @@ static void __attribute__((unused)) cc_check_generate(Graph *g, Executor *cu, in
                               double tol, const char *what) {
   Executor *ref = cc_ref(g, 1);
   if (!ref) return;
-  struct lstmc_model m = {NULL, g};
+  struct lstmc_model m = {.g = g};
   int64_t V = g->vocab_size;
   float *lr = lx_malloc((size_t)V * 4), *la = lx_malloc((size_t)V * 8 * 4), *sr = lx_malloc((size_t)V * 4);
   struct lstmc_session s_ref = {&m, ref, lr}, s_cu = {&m, cu, la};

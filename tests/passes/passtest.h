@@ -24,7 +24,7 @@ static const char *const pt_untied = "model u { vocab bytes; embed 10; lstm 20 {
 /* A graph of the spec with random weights (seed). NULL on failure (reported as a failed check). */
 static inline Graph *pt_graph(const char *spec, uint64_t seed) {
   Diag d;
-  diag_init(&d, stderr);
+  diag_init(&d);
   Spec *s;
   Graph *g = NULL;
   if (!CHECK(spec_load_text("test.lstm", "", spec, strlen(spec), &d, &s) == 0)) return NULL;
@@ -66,11 +66,31 @@ static inline int pt_run_opts(Graph *g, const char *pipeline, const PipelineOpti
   StrBuf cap;
   sb_init(&cap);
   Diag d;
-  diag_init(&d, NULL);
-  d.capture = &cap;
-  int st = pipeline_run_text(g, pipeline, "--passes", o, &d, NULL);
+  diag_init(&d);
+  diag_set_sink(&d, diag_sink_append, &cap);
+  int st = pipeline_run_text(g, pipeline, "--passes", o, &d);
   if (diag_text) *diag_text = sb_take(&cap);
   sb_free(&cap);
+  return st;
+}
+
+static void pt_append_message(void *ctx, lstmc_message_kind kind, const char *text) {
+  (void)kind;
+  sb_puts(ctx, text);
+}
+
+/* pt_run_opts with the pipeline's reports (--stats, --time-passes, --print-after: lstmc's messages) in
+ * *reports (lx_free it). */
+static inline int pt_run_reports(Graph *g, const char *pipeline, const PipelineOptions *o, char **reports,
+                                 char **diag_text) {
+  StrBuf sb;
+  sb_init(&sb);
+  lstmc_set_message_handler(pt_append_message, &sb);
+  int st = pt_run_opts(g, pipeline, o, diag_text);
+  lstmc_set_message_handler(NULL, NULL);
+  *reports = sb_take(&sb);
+  if (!*reports) *reports = lx_strdup("");
+  sb_free(&sb);
   return st;
 }
 

@@ -22,7 +22,7 @@
 
 static Graph *graph_from(const char *text, int64_t V) {
   Diag d;
-  diag_init(&d, stderr);
+  diag_init(&d);
   Spec *s;
   Graph *g = NULL;
   if (!CHECK(spec_load_text("golden.lstm", "", text, strlen(text), &d, &s) == 0)) return NULL;

@@ -275,7 +275,7 @@ static void test_masks_survive(void) {
     Graph *h = NULL;
     Spec *sp;
     Diag dg;
-    diag_init(&dg, stderr);
+    diag_init(&dg);
     CHECK(spec_load(spec, &dg, &sp) == 0 && lower_spec(sp, 0, &h) == 0 && weights_load(h, out) == 0);
     const Tensor *w = h->slots[s].t, *orig = g->slots[s].t;
     int64_t wrong = 0, kept_nonzero = 0, kept = 0;
@@ -317,7 +317,7 @@ static void test_kill_mid_write(void) {
                      "train { batch 2; }\n";
   write_text(spec, text, strlen(text));
   Diag dg;
-  diag_init(&dg, stderr);
+  diag_init(&dg);
   Spec *sp;
   Graph *g;
   if (!CHECK(spec_load(spec, &dg, &sp) == 0) || !CHECK(lower_spec(sp, 0, &g) == 0)) return;
@@ -409,7 +409,7 @@ static void write_sched(const char *path, const char *final, const char *qat) {
 
 static Graph *load_weights(const char *spec, const char *path) {
   Diag d;
-  diag_init(&d, stderr);
+  diag_init(&d);
   Spec *sp;
   Graph *g = NULL;
   if (!CHECK(spec_load(spec, &d, &sp) == 0)) return NULL;
