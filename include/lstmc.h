@@ -199,22 +199,41 @@ typedef struct lstmc_gen_opts {
 int lstmc_session_generate(lstmc_session *s, const lstmc_gen_opts *opts, char **text);
 
 /* ---- compilation -------------------------------------------------------------------------------------
- * A model with its weights as a standalone object file: the weights embedded, a C API in the header
- * (create a state, reset, step a token to logits, sample, free), linking with only libc and libm. */
+ * A model with its weights as ahead-of-time code, after whatever pipeline ran on it.
+ *   cpu:  a standalone object file with the weights embedded and a C API in its header (create a state,
+ *         reset, step a token to logits, sample, free), linking with only libc and libm.
+ *   cuda: the CUDA module lstmc would run for the model — source, PTX or cubin — planned for the GPU present
+ *         or for an architecture named (NVRTC needs no GPU), with a header describing its launch contract and
+ *         optionally the packed weight images its kernels read. */
 typedef struct lstmc_compile_opts {
-  const char *target;   /* "cpu" (the only one so far; NULL means cpu) */
-  const char *emit;     /* "obj" (default), "asm" or "llvm" */
+  const char *target;   /* "cpu" or "cuda" (NULL: cpu) */
+  const char *emit;     /* cpu: "obj" (default), "asm" or "llvm"; cuda: "cuda" (source, default), "ptx" or "cubin" */
   const char *output;   /* the file to write */
-  const char *header;   /* the C header to write, or NULL */
+  const char *header;   /* cpu: the C header of the object's API; cuda: the launch contract; NULL: none */
+  int verbose;          /* report the phases' times (cpu), the GPU plan and NVRTC's log (cuda) as messages */
+  /* cpu */
   const char *name;     /* prefix of the API's symbols (NULL: the header's file name, else the output's,
                            without directory and extension, made a C identifier) */
   const char *cpu;      /* "native" (NULL: the host CPU and its features) or an LLVM CPU name */
   const char *features; /* with a named CPU: LLVM features ("+avx2,+fma"); none: portable vector code */
-  int verbose;          /* print the phases' times to stderr */
+  /* cuda (0 or NULL: the default) */
+  const char *arch;     /* "sm_90", "compute_90", "90" or "9.0" (NULL: the GPU's; without one sm_90, with a note) */
+  int sms;              /* multiprocessors to plan for, 1..4096 (default: the GPU's or the architecture's) */
+  int smem;             /* shared memory per block to plan for, bytes, 1024..2^30 (likewise) */
+  int threads;          /* threads per block of the persistent kernel, a multiple of 32 in 32..1024 (512) */
+  int batch;            /* streams of the batched kernel, 1..8 (1) */
+  const char *blob;     /* also write the packed weight images here (the blob, then the decoder's) */
+  int no_cache;         /* neither read nor write the on-disk kernel cache */
 } lstmc_compile_opts;
 
-/* Compiles a model whose weights are loaded. Fails with LSTMC_ERR_UNSUPPORTED when lstmc was built without
- * the LLVM CPU backend. */
+/* Checks the options that need no model (the target; for cuda, what to emit, the architecture and the
+ * sizes), so that a caller can report them before loading one; lstmc_model_compile checks them again.
+ * LSTMC_ERR_USAGE for a bad option, LSTMC_ERR_UNSUPPORTED for a target not built into this lstmc. */
+int lstmc_compile_check(const lstmc_compile_opts *o);
+/* Compiles a model whose weights are loaded into the files o names. Fails with LSTMC_ERR_UNSUPPORTED when
+ * lstmc was built without the target's backend (cpu needs LLVM), LSTMC_ERR_NODEVICE when cuda is to emit
+ * PTX or cubin and NVRTC is missing. Files are written as each is made: a failure can leave the earlier
+ * ones (the output before the header). */
 int lstmc_model_compile(const lstmc_model *m, const lstmc_compile_opts *o);
 
 #ifdef __cplusplus

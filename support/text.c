@@ -1,4 +1,5 @@
-/* Text helpers used at every level: reading a whole file, and "did you mean" suggestions by edit distance. */
+/* Text helpers used at every level: reading and writing a whole file, and "did you mean" suggestions by edit
+ * distance. */
 #include "support/text.h"
 
 #include <errno.h>
@@ -54,6 +55,22 @@ int read_file(const char *path, char **data, size_t *len) {
   buf[n] = 0;
   *data = buf;
   *len = n;
+  return 0;
+}
+
+int write_file(const char *path, const void *data, size_t n) {
+  FILE *f = fopen(path, "wb");
+  if (!f) return lx_fail(LSTMC_ERR_IO, "cannot create '%s': %s", path, strerror(errno));
+  size_t w = fwrite(data, 1, n, f);
+  int e = errno;
+  if (fclose(f) != 0 && w == n) {
+    w = 0;
+    e = errno;
+  }
+  if (w != n) {
+    remove(path);
+    return lx_fail(LSTMC_ERR_IO, "cannot write '%s': %s", path, strerror(e));
+  }
   return 0;
 }
 

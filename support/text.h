@@ -5,6 +5,9 @@
 
 /* Reads a whole file into memory (NUL-terminated; caller lx_free's). Errors name the file. */
 int read_file(const char *path, char **data, size_t *len);
+/* Writes n bytes as the whole of a file (created or truncated); on failure the file is removed and the
+ * error names it. */
+int write_file(const char *path, const void *data, size_t n);
 /* Edit distance (a transposition counts as one edit), for "did you mean" suggestions. */
 int edit_distance(const char *a, const char *b);
 /* The closest of candidates[] to word within a small distance, or NULL. */

@@ -150,22 +150,6 @@ int read_whole(const char *path, char **data, size_t *len) {
   return 0;
 }
 
-int write_whole(const char *path, const void *data, size_t len) {
-  FILE *f = fopen(path, "wb");
-  if (!f) {
-    fprintf(stderr, "lstmc: error: cannot create '%s': %s\n", path, strerror(errno));
-    return 1;
-  }
-  int ok = fwrite(data, 1, len, f) == len;
-  if (fclose(f)) ok = 0;
-  if (!ok) {
-    fprintf(stderr, "lstmc: error: cannot write '%s'\n", path);
-    remove(path);
-    return 1;
-  }
-  return 0;
-}
-
 void print_count(FILE *f, long long n) {
   char digits[32];
   int len = snprintf(digits, sizeof digits, "%lld", n);

@@ -51,8 +51,6 @@ int require(const Args *a, const char *name);
 
 /* Reads a whole file with malloc (free it); prints the error and returns 1 on failure. */
 int read_whole(const char *path, char **data, size_t *len);
-/* Writes a whole file; prints the error and returns 1 on failure. */
-int write_whole(const char *path, const void *data, size_t len);
 /* Writes n with thousands separators. */
 void print_count(FILE *f, long long n);
 /* Loads the spec (a->pos[0]) and --weights when given (required when need_weights). Returns an exit status. */

@@ -1,12 +1,10 @@
 /* lstmc compile: a model and its weights, after the pass pipeline (--passes, else the spec's, as eval runs
- * it), as ahead-of-time code. --target cpu (default): a standalone object file with a C header
- * (include/lstmc.h, lstmc_model_compile). --target cuda: the kernel source, PTX or cubin with a header
- * describing the launch contract (tools/cmd_compile_cuda.c). */
+ * it), as ahead-of-time code (include/lstmc.h, lstmc_model_compile). --target cpu (default): a standalone
+ * object file with a C header. --target cuda: the kernel source, PTX or cubin with a header describing the
+ * launch contract, and optionally the packed weight images. */
 #include <string.h>
 
 #include "tools/cli.h"
-
-int cmd_compile_cuda(Args *a);
 
 const OptSpec compile_opts[] = {
     {"weights", 1, "weights file"},
@@ -27,33 +25,34 @@ const OptSpec compile_opts[] = {
     PASS_OPTSPECS, /* its --verbose also prints the compiler's phase times, the GPU plan */
     {0}};
 
-static int compile_cpu(Args *a) {
+int cmd_compile(Args *a) {
   int rc;
-  if ((rc = require(a, "o"))) return rc;
+  long long batch, sms, smem, threads;
+  /* 0: the default of the target */
+  if ((rc = require(a, "o")) || (rc = arg_int(a, "batch", 0, 1, 8, &batch)) || (rc = arg_int(a, "sms", 0, 1, 4096, &sms)) ||
+      (rc = arg_int(a, "smem", 0, 1024, 1 << 30, &smem)) || (rc = arg_int(a, "threads", 0, 32, 1024, &threads)))
+    return rc;
+  const lstmc_compile_opts co = {.target = arg_str(a, "target"),
+                                 .emit = arg_str(a, "emit"),
+                                 .output = arg_str(a, "o"),
+                                 .header = arg_str(a, "header"),
+                                 .verbose = arg_flag(a, "verbose"),
+                                 .name = arg_str(a, "name"),
+                                 .cpu = arg_str(a, "cpu"),
+                                 .features = arg_str(a, "features"),
+                                 .arch = arg_str(a, "arch"),
+                                 .sms = (int)sms,
+                                 .smem = (int)smem,
+                                 .threads = (int)threads,
+                                 .batch = (int)batch,
+                                 .blob = arg_str(a, "blob"),
+                                 .no_cache = arg_flag(a, "no-cache")};
+  /* what needs no model is checked before the model loads */
+  int st = lstmc_compile_check(&co);
+  if (st) return st == LSTMC_ERR_USAGE ? usage_error("%s", lstmc_errmsg()) : fail(st);
   lstmc_model *m;
   if ((rc = open_model(a, 1, &m))) return rc;
-  if ((rc = apply_passes(a, m))) {
-    lstmc_model_free(m);
-    return rc;
-  }
-  lstmc_compile_opts co;
-  memset(&co, 0, sizeof co);
-  co.target = arg_str(a, "target");
-  co.emit = arg_str(a, "emit");
-  co.output = arg_str(a, "o");
-  co.header = arg_str(a, "header");
-  co.name = arg_str(a, "name");
-  co.cpu = arg_str(a, "cpu");
-  co.features = arg_str(a, "features");
-  co.verbose = arg_flag(a, "verbose");
-  int st = lstmc_model_compile(m, &co);
-  rc = st ? fail(st) : 0;
+  if (!(rc = apply_passes(a, m)) && (st = lstmc_model_compile(m, &co))) rc = fail(st);
   lstmc_model_free(m);
   return rc;
-}
-
-int cmd_compile(Args *a) {
-  const char *t = arg_str(a, "target");
-  if (t && !strcmp(t, "cuda")) return cmd_compile_cuda(a);
-  return compile_cpu(a);
 }

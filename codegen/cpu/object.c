@@ -3,7 +3,6 @@
  * from the same plan and the same phase functions as the JIT, for one stream and one thread, plus the API
  * of emit_api.c; so, for the same CPU, its logits are bit for bit the JIT's. */
 #include <ctype.h>
-#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -12,22 +11,7 @@
 #include "support/clock.h"
 #include "support/err.h"
 #include "support/limits.h"
-
-static int write_output(const char *path, const void *data, size_t n) {
-  FILE *f = fopen(path, "wb");
-  if (!f) return lx_fail(LSTMC_ERR_IO, "cannot create '%s': %s", path, strerror(errno));
-  size_t w = fwrite(data, 1, n, f);
-  int e = errno;
-  if (fclose(f) != 0 && w == n) {
-    w = 0;
-    e = errno;
-  }
-  if (w != n) {
-    remove(path);
-    return lx_fail(LSTMC_ERR_IO, "cannot write '%s': %s", path, strerror(e));
-  }
-  return 0;
-}
+#include "support/text.h"
 
 /* The header: what a C program needs to use the object. */
 static int write_header(const CpuCompileOptions *o, const Graph *g, const CpuPlan *p, int32_t prime) {
@@ -82,7 +66,7 @@ static int write_header(const CpuCompileOptions *o, const Graph *g, const CpuPla
             "int32_t %s_token_id(const char *text, size_t len);\n\n",
             x, x, x, x, x, x, x, x, x, (long long)p->V, up, x, x, x, x, x, x, x, x);
   sb_printf(&sb, "#ifdef __cplusplus\n}\n#endif\n#endif\n");
-  int st = sb.failed ? lx_nomem("writing the header") : write_output(o->header_path, sb.data, sb.len);
+  int st = sb.failed ? lx_nomem("writing the header") : write_file(o->header_path, sb.data, sb.len);
   sb_free(&sb);
   return st;
 }
@@ -131,7 +115,7 @@ int cpu_compile(const Graph *g, CpuCompileOptions *o) {
       st = lx_fail(LSTMC_ERR_BACKEND, "cpu backend: emitting %s: %s", o->out_path, err ? err : "");
       LLVMDisposeMessage(err);
     } else {
-      st = write_output(o->out_path, LLVMGetBufferStart(buf), LLVMGetBufferSize(buf));
+      st = write_file(o->out_path, LLVMGetBufferStart(buf), LLVMGetBufferSize(buf));
       LLVMDisposeMemoryBuffer(buf);
     }
   }
