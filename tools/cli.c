@@ -118,6 +118,18 @@ int require(const Args *a, const char *name) {
   return usage_error("%s: --%s is required", a->cmd, name);
 }
 
+int session_opts(const Args *a, lstmc_session_opts *so) {
+  long long batch, threads;
+  int rc;
+  if ((rc = arg_int(a, "batch", 1, 1, 1024, &batch)) || (rc = arg_int(a, "threads", 0, 0, 1024, &threads))) return rc;
+  *so = (lstmc_session_opts){.target = arg_str(a, "target"),
+                             .threads = (int)threads,
+                             .no_cache = arg_flag(a, "no-cache"),
+                             .verbose = arg_flag(a, "verbose"),
+                             .batch = (int)batch};
+  return 0;
+}
+
 /* ---- helpers ------------------------------------------------------------------------------------- */
 
 int read_whole(const char *path, char **data, size_t *len) {

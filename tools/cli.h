@@ -56,6 +56,15 @@ void print_count(FILE *f, long long n);
 /* Loads the spec (a->pos[0]) and --weights when given (required when need_weights). Returns an exit status. */
 int open_model(const Args *a, int need_weights, lstmc_model **m);
 
+/* The executor flags, one row each, for every command that runs a model on an executor (eval, generate,
+ * bench); session_opts reads them, with --verbose (PASS_OPTSPECS) and a command's own --batch. */
+#define OPT_TARGET {"target", 1, "executor: ref (default), cpu, cuda"}
+#define OPT_THREADS {"threads", 1, "CPU threads (0 = all cores)"}
+#define OPT_NO_CACHE {"no-cache", 0, "cuda: do not use the on-disk kernel cache"}
+/* The session options of the executor flags a command has (the others keep their defaults). Returns 0 or
+ * prints a usage error and returns 2. */
+int session_opts(const Args *a, lstmc_session_opts *so);
+
 /* The pass-pipeline options of commands that run a model's pipeline (ir, eval, generate, report). */
 #define PASS_OPTSPECS                                                                                        \
   {"passes", 1, "pass pipeline, replacing the spec's ('' for none)"},                                       \

@@ -16,7 +16,6 @@ int cmd_check(Args *a) {
   if (rc) return rc;
   lstmc_model_info info;
   lstmc_model_get_info(m, &info);
-  char *ir = NULL;
   printf("%s: ok\n", a->pos[0]);
   printf("model %s: vocab %s", info.name, info.vocab_kind);
   if (info.vocab_size > 0) printf(" (%lld tokens)", (long long)info.vocab_size);
@@ -30,7 +29,6 @@ int cmd_check(Args *a) {
   }
   printf("\n");
   if (info.has_weights) printf("weights: %s loaded and checked\n", arg_str(a, "weights"));
-  lstmc_free(ir);
   lstmc_model_free(m);
   return 0;
 }
@@ -96,18 +94,18 @@ int cmd_init(Args *a) {
 }
 
 const OptSpec eval_opts[] = {{"weights", 1, "weights file"},
-                                    {"data", 1, "text to evaluate"},
-                                    {"target", 1, "executor: ref (default), cpu, cuda"},
-                                    {"threads", 1, "CPU threads (0 = all cores)"},
-                                    {"json", 0, "print one JSON object"},
-                                    PASS_OPTSPECS,
-                                    {"no-cache", 0, "cuda: do not use the on-disk kernel cache"},
-                                    {0}};
+                             {"data", 1, "text to evaluate"},
+                             OPT_TARGET,
+                             OPT_THREADS,
+                             {"json", 0, "print one JSON object"},
+                             PASS_OPTSPECS,
+                             OPT_NO_CACHE,
+                             {0}};
 
 int cmd_eval(Args *a) {
   int rc;
-  long long threads;
-  if ((rc = require(a, "data")) || (rc = arg_int(a, "threads", 0, 0, 1024, &threads))) return rc;
+  lstmc_session_opts so;
+  if ((rc = require(a, "data")) || (rc = session_opts(a, &so))) return rc;
   lstmc_model *m;
   if ((rc = open_model(a, 1, &m))) return rc;
   if ((rc = apply_passes(a, m))) {
@@ -126,11 +124,6 @@ int cmd_eval(Args *a) {
     rc = 1;
     goto done;
   }
-  lstmc_session_opts so = {0};
-  so.target = arg_str(a, "target");
-  so.threads = (int)threads;
-  so.no_cache = arg_flag(a, "no-cache");
-  so.verbose = arg_flag(a, "verbose");
   if ((st = lstmc_tokenize(m, text, len, data, &ids, &n)) || (st = lstmc_session_create(m, &so, &s))) {
     rc = fail(st);
     goto done;
@@ -161,16 +154,16 @@ done:
 }
 
 const OptSpec generate_opts[] = {{"weights", 1, "weights file"},
-                                   {"prime", 1, "text to start from"},
-                                   {"length", 1, "tokens to generate (default 200)"},
-                                   {"temperature", 1, "sampling temperature (default 1; 0 = greedy)"},
-                                   {"top-k", 1, "sample among the K most likely tokens (default: all)"},
-                                   {"seed", 1, "random seed (default 1)"},
-                                   {"target", 1, "executor: ref (default), cpu, cuda"},
-                                   {"threads", 1, "CPU threads (0 = all cores)"},
-                                   PASS_OPTSPECS,
-                                   {"no-cache", 0, "cuda: do not use the on-disk kernel cache"},
-                                   {0}};
+                                 {"prime", 1, "text to start from"},
+                                 {"length", 1, "tokens to generate (default 200)"},
+                                 {"temperature", 1, "sampling temperature (default 1; 0 = greedy)"},
+                                 {"top-k", 1, "sample among the K most likely tokens (default: all)"},
+                                 {"seed", 1, "random seed (default 1)"},
+                                 OPT_TARGET,
+                                 OPT_THREADS,
+                                 PASS_OPTSPECS,
+                                 OPT_NO_CACHE,
+                                 {0}};
 
 static void write_text(const char *t, size_t n, void *ctx) {
   (void)ctx;
@@ -180,12 +173,13 @@ static void write_text(const char *t, size_t n, void *ctx) {
 
 int cmd_generate(Args *a) {
   int rc;
-  long long length, topk, threads;
+  long long length, topk;
   double temp;
   uint64_t seed;
+  lstmc_session_opts so;
   if ((rc = arg_int(a, "length", 200, 0, LLONG_MAX, &length)) || (rc = arg_int(a, "top-k", 0, 0, INT_MAX, &topk)) ||
       (rc = arg_double(a, "temperature", 1.0, 0, 1e6, &temp)) || (rc = arg_u64(a, "seed", 1, &seed)) ||
-      (rc = arg_int(a, "threads", 0, 0, 1024, &threads)))
+      (rc = session_opts(a, &so)))
     return rc;
   lstmc_model *m;
   if ((rc = open_model(a, 1, &m))) return rc;
@@ -193,17 +187,12 @@ int cmd_generate(Args *a) {
     lstmc_model_free(m);
     return rc;
   }
-  lstmc_session_opts so = {0};
-  so.target = arg_str(a, "target");
-  so.threads = (int)threads;
-  so.no_cache = arg_flag(a, "no-cache");
-  so.verbose = arg_flag(a, "verbose");
   lstmc_session *s = NULL;
   int st = lstmc_session_create(m, &so, &s);
   if (!st) {
     const char *prime = arg_str(a, "prime");
     if (prime) fputs(prime, stdout);
-    lstmc_gen_opts go = {prime, length, temp, (int)topk, seed, write_text, NULL};
+    lstmc_gen_opts go = {.prime = prime, .length = length, .temperature = temp, .top_k = (int)topk, .seed = seed, .on_text = write_text};
     st = lstmc_session_generate(s, &go, NULL);
     fputc('\n', stdout);
   }
