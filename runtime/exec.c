@@ -11,16 +11,6 @@ void exec_destroy(Executor *e) {
   if (e) e->vt->destroy(e);
 }
 
-void log_softmax(const float *logits, int64_t V, double *out) {
-  double m = -INFINITY;
-  for (int64_t i = 0; i < V; i++)
-    if (logits[i] > m) m = logits[i];
-  double s = 0;
-  for (int64_t i = 0; i < V; i++) s += exp((double)logits[i] - m);
-  double lse = m + log(s);
-  for (int64_t i = 0; i < V; i++) out[i] = (double)logits[i] - lse;
-}
-
 double log_softmax_at(const float *logits, int64_t V, int32_t target) {
   double m = -INFINITY;
   for (int64_t i = 0; i < V; i++)

@@ -67,9 +67,8 @@ void exec_destroy(Executor *e);
 /* Scores through the backend's `score`, or the generic loop. */
 int exec_score(Executor *e, const int32_t *tokens, int64_t n, double *nll, double *logprobs);
 
-/* log-softmax of logits[V] in double; returns log p(target) when target >= 0. */
+/* log p(target) under the softmax of logits[V], in double. */
 double log_softmax_at(const float *logits, int64_t V, int32_t target);
-void log_softmax(const float *logits, int64_t V, double *out);
 
 /* The reference executor's table (ref_exec.c). */
 extern const ExecVtbl ref_exec_vtbl;
