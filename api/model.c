@@ -279,6 +279,11 @@ int lstmc_session_eval(lstmc_session *s, const int32_t *ids, int64_t n, lstmc_ev
   int st = one_stream(s, "evaluation");
   if (st) return st;
   if (n < 2) return lx_fail(LSTMC_ERR_DATA, "the text has %lld token%s; evaluation needs at least 2", (long long)n, n == 1 ? "" : "s");
+  /* the executors check the tokens they feed; the last one is only predicted */
+  int64_t V = s->m->g->vocab_size;
+  for (int64_t i = 0; i < n; i++)
+    if (ids[i] < 0 || ids[i] >= V)
+      return lx_fail(LSTMC_ERR_DATA, "token id %d (position %lld) outside the vocabulary [0, %lld)", ids[i], (long long)i, (long long)V);
   s->e->vt->reset(s->e);
   double t0 = now_seconds(), nll = 0;
   if ((st = exec_score(s->e, ids, n, &nll, NULL))) return st;

@@ -229,7 +229,7 @@ YY_BUFFER_STATE yy_scan_bytes(const char *bytes, int len, yyscan_t scanner);
 static int run_parser(ParseCtx *ctx, const char *text, size_t len) {
   if (len > (size_t)1 << 30) {
     diag_error(ctx->diag, (SrcLoc){ctx->file, 0, 0, 0, 0}, "input is larger than 1 GiB");
-    return LSTMC_ERR_PARSE;
+    return diag_status(ctx->diag); /* the message too, not only the report */
   }
   jmp_buf oom;
   ctx->oom = &oom;

@@ -323,6 +323,8 @@ int weights_bind_skip(Graph *g, const StFile *f, const char *skip_prefix) {
   Loader L = {path, f, NULL, NULL};
   Json *formats = NULL;
   Vocab *vocab = NULL;
+  int64_t vocab_size = g->vocab_size; /* restored when the file is refused before its tensors are taken */
+  int taken = 0;
   Tensor **loaded = lx_calloc((size_t)g->nslots + 1, sizeof *loaded);
   L.used = lx_calloc((size_t)f->ntensors + 1, 1);
   if (!loaded || !L.used) {
@@ -416,6 +418,7 @@ int weights_bind_skip(Graph *g, const StFile *f, const char *skip_prefix) {
     graph_set_tensor(g, i, loaded[i]);
     loaded[i] = NULL;
   }
+  taken = 1;
   vocab_free(g->vocab);
   g->vocab = vocab;
   vocab = NULL;
@@ -436,6 +439,7 @@ int weights_bind_skip(Graph *g, const StFile *f, const char *skip_prefix) {
   g->pipeline = ptext;
   st = graph_verify(g);
 done:
+  if (st && !taken) graph_set_vocab_size(g, vocab_size);
   if (loaded)
     for (int i = 0; i < g->nslots; i++) tensor_free(loaded[i]);
   lx_free(loaded);
