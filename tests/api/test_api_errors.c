@@ -75,7 +75,7 @@ static void test_models(void) {
   EXPECT(lstmc_model_report(m, 32, 32, 0, &s), LSTMC_ERR_USAGE, "none are loaded");
   lstmc_session *ss = NULL;
   EXPECT(lstmc_session_create(m, NULL, &ss), LSTMC_ERR_USAGE, "no weights loaded");
-  lstmc_compile_opts co = {.output = path};
+  lstmc_compile_opts co = {.target = "cuda", .output = path};
   EXPECT(lstmc_model_compile(m, &co), LSTMC_ERR_USAGE, "no weights loaded");
   EXPECT(lstmc_model_init_weights(m, NULL, 1), LSTMC_ERR_USAGE, "--vocab-from");
   snprintf(text, sizeof text, "%s/no_such.txt", tmp);
@@ -112,8 +112,11 @@ static void test_models(void) {
   EXPECT(lstmc_model_apply_passes(m, "prune", &po), LSTMC_ERR_USAGE, "--print-after: unknown pass 'prun'");
   EXPECT(lstmc_model_apply_passes(m, "quantize,prune", NULL), LSTMC_ERR_UNSUPPORTED, "pass 2 (prune)");
   EXPECT(lstmc_model_report(m, 0, 32, 0, &s), LSTMC_ERR_USAGE, "at least one row");
-  co.emit = "elf";
-  EXPECT(lstmc_model_compile(m, &co), LSTMC_ERR_USAGE, "--emit must be obj, asm or llvm, not 'elf'");
+  lstmc_compile_opts cpu = {.output = path, .emit = "elf"}; /* NULL target: cpu */
+  if (lstmc_compile_check(&cpu) == 0) EXPECT(lstmc_model_compile(m, &cpu), LSTMC_ERR_USAGE, "--emit must be obj, asm or llvm, not 'elf'");
+  else EXPECT(lstmc_model_compile(m, &cpu), LSTMC_ERR_UNSUPPORTED, "compile: this lstmc was built without the LLVM CPU backend");
+  co.emit = "sass";
+  EXPECT(lstmc_model_compile(m, &co), LSTMC_ERR_USAGE, "--emit must be cuda, ptx or cubin, got 'sass'");
   co.emit = NULL;
   co.output = NULL;
   EXPECT(lstmc_model_compile(m, &co), LSTMC_ERR_USAGE, "no output file");
