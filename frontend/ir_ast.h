@@ -8,11 +8,11 @@
  * discards while recovering from an error, and ir_parse_free_arrays frees the rest once the tree is used. */
 #ifndef LSTMC_FRONTEND_IR_AST_H
 #define LSTMC_FRONTEND_IR_AST_H
-#include <setjmp.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "frontend/diag.h"
+#include "frontend/scan_alloc.h"
 #include "support/arena.h"
 #include "support/srcloc.h"
 
@@ -165,9 +165,7 @@ typedef struct IrParseCtx {
   SrcLoc brace_loc;   /* the body's '{', for "not closed" */
   int pending_nl;     /* the last token was not NL: a line end (or the end of input) gives one */
   int at_eof;
-  void *scanner_allocs[16]; /* Flex's own blocks, freed if an allocation fails (see frontend/lexer.l) */
-  int nscanner_allocs;
-  jmp_buf *oom;
+  ScanAllocs allocs;  /* Flex's own blocks (frontend/scan_alloc.h) */
   IrArray *arrays;    /* live arrays */
   IrDoc doc;          /* the result */
 } IrParseCtx;

@@ -9,11 +9,11 @@
  *   tensor_line = name shape '(not loaded)' NL
  *            | name shape FORMAT attr* ['external' | body] NL
  *   body     = '{' [NL] [field (NL field)*] [NL] '}'
- *   field    = KEY '=' array                                         (values, levels, scale, mask, groups, select)
+ *   field    = name '=' array                                        (values, levels, scale, mask, groups, select)
  *   array    = '[' ']' | '[' num (',' num)* ']' | '[' row (',' row)* ']'
  *   row      = '[' ']' | '[' num (',' num)* ']'
  *   num      = INT | FLOAT | '_'
- *   attr     = KEY '=' value | ID                                    (key=value, or a flag such as `tied`)
+ *   attr     = KEY '=' value | ID                     (key=value with no blank before '=', or a flag: `tied`)
  *   value    = INT | FLOAT | STRING | '?' | ID (',' ID)*
  *   shape    = '[' dim (',' dim)* ']'        dim = INT | ID (`V`)
  *   name     = ID | STRING | a keyword
@@ -121,7 +121,7 @@ static IrString *new_string(IrParseCtx *ctx, IrTok t, IRP_LTYPE l) {
 %token <tok> KW_EXTERNAL "'external'"
 %token NL "end of line" NOT_LOADED "(not loaded)"
 
-%type <tok> name
+%type <tok> name field_key
 %type <attrs> attrs
 %type <attr> attr
 %type <val> value
@@ -288,9 +288,13 @@ fields
   ;
 
 field
-  : KEY '=' array             { $$ = NEW(IrField); OOM_IF_NULL($$);
+  : field_key '=' array       { $$ = NEW(IrField); OOM_IF_NULL($$);
                                 $$->key = $1.s; $$->loc = to_loc(ctx, @1); $$->a = $3; }
   | error                     { $$ = NULL; }
+  ;
+
+field_key
+  : ID | KEY                  /* `values = [` as printed, or `values=[` */
   ;
 
 array
@@ -400,7 +404,7 @@ int ir_parse(IrParseCtx *ctx, const char *text, size_t len) {
   ctx->text = text;
   ctx->line = ctx->col = 1;
   jmp_buf oom;
-  ctx->oom = &oom;
+  ctx->allocs.oom = &oom;
   if (setjmp(oom)) return lx_nomem("parsing the IR"); /* the lexer freed its blocks (ir_lexer.l) */
   yyscan_t scanner;
   if (irp_lex_init_extra(ctx, &scanner)) return lx_nomem("starting the IR lexer");

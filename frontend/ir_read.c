@@ -86,9 +86,10 @@ static const char *name_text(Builder *b, const char *raw, SrcLoc loc) {
 
 /* ---- attributes ----------------------------------------------------------------------------------- */
 
-static const IrAttr *find_attr(const IrAttr *list, const char *key) {
+/* The attribute key=value (flag 0) or the bare word key (flag 1), or NULL. */
+static const IrAttr *find_attr(const IrAttr *list, const char *key, int flag) {
   for (const IrAttr *a = list; a; a = a->next)
-    if (!strcmp(a->key, key)) return a;
+    if (a->has_value != flag && !strcmp(a->key, key)) return a;
   return NULL;
 }
 
@@ -143,7 +144,7 @@ static Graph *build_header(Builder *b) {
   const char *name = name_text(b, d->name.s, d->name_loc);
   int kind = -1;
   int64_t V = 0;
-  const IrAttr *a = find_attr(d->attrs, "vocab");
+  const IrAttr *a = find_attr(d->attrs, "vocab", 0);
   if (!a) ERR(d->loc, "the model line needs vocab=bytes, vocab=chars or vocab=words");
   else if (a->v.kind != IRV_WORD || (strcmp(a->v.tok.s, "bytes") && strcmp(a->v.tok.s, "chars") && strcmp(a->v.tok.s, "words"))) {
     char buf[64];
@@ -151,7 +152,7 @@ static Graph *build_header(Builder *b) {
   } else {
     kind = !strcmp(a->v.tok.s, "bytes") ? VOCAB_BYTES : !strcmp(a->v.tok.s, "chars") ? VOCAB_CHARS : VOCAB_WORDS;
   }
-  a = find_attr(d->attrs, "V");
+  a = find_attr(d->attrs, "V", 0);
   double v;
   if (!a) ERR(d->loc, "the model line needs V=N, the vocabulary size (V=? while it is unknown)");
   else if (a->v.kind == IRV_UNKNOWN) V = 0;
@@ -338,30 +339,30 @@ static void build_node(Builder *b, const IrNodeLine *l, const IrNodeLine *prev_l
   case OP_EMBED: {
     static const char *const keys[] = {"dropout", "weight"};
     check_attr_names(b, l->attrs, "an embed node", keys, 2, NULL, 0);
-    if (!(a = find_attr(l->attrs, "dropout"))) ERR(l->loc, "embed needs dropout=P");
+    if (!(a = find_attr(l->attrs, "dropout", 0))) ERR(l->loc, "embed needs dropout=P");
     else if (!attr_number(b, a, 0, &v)) n.p = v;
-    if (!(a = find_attr(l->attrs, "weight"))) ERR(l->loc, "embed needs weight=encoder.weight");
+    if (!(a = find_attr(l->attrs, "weight", 0))) ERR(l->loc, "embed needs weight=encoder.weight");
     else if (!attr_name(b, a, 1, names, locs)) n.w[W_EMBED] = slot_ref(b, names[0], locs[0], OP_EMBED, 0, W_EMBED, k);
     break;
   }
   case OP_DROPOUT: {
     static const char *const keys[] = {"p"};
     check_attr_names(b, l->attrs, "a dropout node", keys, 1, NULL, 0);
-    if (!(a = find_attr(l->attrs, "p"))) ERR(l->loc, "dropout needs p=P");
+    if (!(a = find_attr(l->attrs, "p", 0))) ERR(l->loc, "dropout needs p=P");
     else if (!attr_number(b, a, 0, &v)) n.p = v;
     break;
   }
   case OP_LSTM: {
     static const char *const keys[] = {"layer", "weight_drop", "weights"};
     check_attr_names(b, l->attrs, "an lstm node", keys, 3, NULL, 0);
-    if (!(a = find_attr(l->attrs, "layer"))) ERR(l->loc, "lstm needs layer=L");
+    if (!(a = find_attr(l->attrs, "layer", 0))) ERR(l->loc, "lstm needs layer=L");
     else if (!attr_number(b, a, 1, &v)) {
       if (v < 0 || v > INT_MAX) ERR(a->v.loc, "layer must be in [0, %d]", INT_MAX);
       else n.layer = (int)v;
     }
-    if (!(a = find_attr(l->attrs, "weight_drop"))) ERR(l->loc, "lstm needs weight_drop=P");
+    if (!(a = find_attr(l->attrs, "weight_drop", 0))) ERR(l->loc, "lstm needs weight_drop=P");
     else if (!attr_number(b, a, 0, &v)) n.weight_drop = v;
-    if (!(a = find_attr(l->attrs, "weights"))) ERR(l->loc, "lstm needs weights=W_ih,W_hh,b_ih,b_hh");
+    if (!(a = find_attr(l->attrs, "weights", 0))) ERR(l->loc, "lstm needs weights=W_ih,W_hh,b_ih,b_hh");
     else if (!attr_name(b, a, 4, names, locs))
       for (int r = 0; r < 4; r++) n.w[r] = slot_ref(b, names[r], locs[r], OP_LSTM, n.layer, r, k);
     break;
@@ -369,12 +370,12 @@ static void build_node(Builder *b, const IrNodeLine *l, const IrNodeLine *prev_l
   case OP_DECODER: {
     static const char *const keys[] = {"weight", "bias"}, *const flags[] = {"tied", "untied"};
     check_attr_names(b, l->attrs, "a decoder node", keys, 2, flags, 2);
-    int tied = find_attr(l->attrs, "tied") != NULL, untied = find_attr(l->attrs, "untied") != NULL;
+    int tied = find_attr(l->attrs, "tied", 1) != NULL, untied = find_attr(l->attrs, "untied", 1) != NULL;
     if (tied + untied != 1) ERR(l->loc, "decoder is either tied or untied");
     n.tied = tied;
-    if (!(a = find_attr(l->attrs, "weight"))) ERR(l->loc, "decoder needs weight=NAME");
+    if (!(a = find_attr(l->attrs, "weight", 0))) ERR(l->loc, "decoder needs weight=NAME");
     else if (!attr_name(b, a, 1, names, locs)) n.w[W_DEC] = slot_ref(b, names[0], locs[0], OP_DECODER, 0, W_DEC, k);
-    if (!(a = find_attr(l->attrs, "bias"))) ERR(l->loc, "decoder needs bias=decoder.bias");
+    if (!(a = find_attr(l->attrs, "bias", 0))) ERR(l->loc, "decoder needs bias=decoder.bias");
     else if (!attr_name(b, a, 1, names, locs)) n.w[B_DEC] = slot_ref(b, names[0], locs[0], OP_DECODER, 0, B_DEC, k);
     break;
   }
