@@ -501,14 +501,13 @@ static int elem_int(Builder *b, const IrField *f, const IrNum *x, long long lo, 
   return 0;
 }
 
-static const char *level_range(int enc, long long *lo, long long *hi) {
-  switch (enc) {
-  /* -128 decodes and loads (tensor_check allows it), so it reads back too; quantize makes -127..127 */
-  case LX_ENC_Q8: *lo = -128, *hi = 127; return "q8 levels are integers in [-128, 127]";
-  case LX_ENC_Q4: *lo = -7, *hi = 7; return "q4 levels are integers in [-7, 7]";
-  case LX_ENC_TERNARY: *lo = -1, *hi = 1; return "ternary levels are -1, 0 and 1";
-  default: *lo = -1, *hi = 1; return "binary levels are -1 and 1 (a zero weight is left out by the mask or an empty selection)";
-  }
+/* The levels an encoding holds, from the table of encodings (ir/layout.h), and how to say so. */
+static void level_range(int enc, long long *lo, long long *hi, char *what, size_t n) {
+  *hi = lx_enc_max_level(enc);
+  *lo = -*hi;
+  if (enc == LX_ENC_BINARY)
+    snprintf(what, n, "binary levels are -1 and 1 (a zero weight is left out by the mask or an empty selection)");
+  else snprintf(what, n, "%s levels are integers in [%lld, %lld]", enc_name(enc), *lo, *hi);
 }
 
 /* Fills codes (values or levels) from the field, slot by slot. */
@@ -516,7 +515,8 @@ static int fill_codes(Builder *b, Tensor *t, const IrField *f) {
   const IrArray *a = f->a;
   int quantized = lx_enc_has_scale(t->enc);
   long long lo = 0, hi = 0;
-  const char *what = quantized ? level_range(t->enc, &lo, &hi) : NULL;
+  char what[128] = "";
+  if (quantized) level_range(t->enc, &lo, &hi, what, sizeof what);
   for (int64_t r = 0; r < t->rows; r++)
     for (int64_t s = 0; s < t->nslots; s++) {
       const IrNum *x = t->ndim == 1 ? &a->v[r] : &a->v[a->rows[r].start + (size_t)s];

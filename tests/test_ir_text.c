@@ -43,6 +43,9 @@ static Graph *model_in(int layout, int enc, int grouped, Rng *rng) {
   for (int k = W_IH; k <= W_HH; k++) {
     int s = g->nodes[1].w[k];
     Tensor *t = tensor_gen_random(g->slots[s].name, g->slots[s].rows, g->slots[s].cols, layout, enc, NULL, rng);
+    /* q8 levels are -127..127 (ir/layout.h); tensor_gen's random codes include -128 */
+    for (size_t i = 0; t && enc == LX_ENC_Q8 && i < (size_t)t->rows * t->stride; i++)
+      if (t->codes[i] == 0x80) t->codes[i] = 0x81;
     if (t && grouped) {
       /* groups of consecutive columns over all of them: every nonzero weight is in one */
       int64_t G = (t->cols + 2) / 3;

@@ -6,7 +6,7 @@
  *   lit not COMMAND [ARGS...]                     succeeds when COMMAND exits with a non-zero status
  *
  * RUN lines run with `bash -o pipefail` in the runner's folder, one after the other, after these
- * substitutions: %s the test file, %S its folder, %t a scratch path for this test (DIR/NAME.tmp), %T the
+ * substitutions: %s the test file, %S its folder, %t a scratch path for this test (DIR/FOLDER_NAME.tmp), %T the
  * scratch folder, %lstmc the lstmc binary, %lit this program, %% a percent sign; and the commands FileCheck
  * and not (where a command starts) become `lit filecheck` and `lit not`. A RUN line ending in \ continues
  * on the next RUN line.
@@ -303,63 +303,12 @@ static int check_nots(const char *file, const char *prefix, const Directive *not
   return 0;
 }
 
-static int filecheck(int argc, char **argv) {
-  const char *checkfile = NULL, *prefix = "CHECK";
-  for (int i = 0; i < argc; i++) {
-    if (!strcmp(argv[i], "--check-prefix") && i + 1 < argc) prefix = argv[++i];
-    else if (!strncmp(argv[i], "--check-prefix=", 15)) prefix = argv[i] + 15;
-    else if (!checkfile) checkfile = argv[i];
-    else {
-      fprintf(stderr, "lit filecheck: unexpected argument '%s'\n", argv[i]);
-      return 2;
-    }
-  }
-  if (!checkfile) {
-    fprintf(stderr, "usage: lit filecheck CHECKFILE [--check-prefix P] < INPUT\n");
-    return 2;
-  }
-  size_t clen, ilen;
-  char *ctext = read_path(checkfile, &clen);
-  if (!ctext) {
-    fprintf(stderr, "lit filecheck: cannot read %s: %s\n", checkfile, strerror(errno));
-    return 2;
-  }
-  Lines cl = split_lines(ctext, clen);
-  Directive *dirs = xmalloc((cl.n + 1) * sizeof *dirs);
-  int nd = 0;
-  for (size_t i = 0; i < cl.n; i++) {
-    char err[256];
-    Directive d = {0};
-    int r = parse_directive(cl.v[i], prefix, &d, err, sizeof err);
-    if (r < 0) {
-      fprintf(stderr, "%s:%zu: error: %s\n", checkfile, i + 1, err);
-      return 2;
-    }
-    if (!r) continue;
-    d.line = (int)i + 1;
-    if (d.kind != D_EMPTY && !d.pattern[0]) {
-      fprintf(stderr, "%s:%d: error: %s%s: has no pattern\n", checkfile, d.line, prefix, dir_suffix[d.kind]);
-      return 2;
-    }
-    if (compile_pattern(d.pattern, &d.re, err, sizeof err)) {
-      fprintf(stderr, "%s:%d: error: bad pattern: %s\n", checkfile, d.line, err);
-      return 2;
-    }
-    if (nd == 0 && (d.kind == D_NEXT || d.kind == D_SAME || d.kind == D_EMPTY)) {
-      fprintf(stderr, "%s:%d: error: %s%s cannot be the first check\n", checkfile, d.line, prefix, dir_suffix[d.kind]);
-      return 2;
-    }
-    dirs[nd++] = d;
-  }
-  if (!nd) {
-    fprintf(stderr, "%s: error: no check lines with prefix '%s:'\n", checkfile, prefix);
-    return 2;
-  }
-  char *itext = read_stream(stdin, &ilen);
-  Lines in = split_lines(itext, ilen);
+/* The checks in order, the pending CHECK-NOTs collected in nots[] until the next positive match. */
+static int match_checks(const char *checkfile, const char *prefix, const Directive *dirs, int nd, const Lines *input,
+                        Directive *nots) {
+  const Lines in = *input;
   Match prev = {0, 0, 0};
   int have_prev = 0, nnot = 0;
-  Directive *nots = xmalloc((size_t)nd * sizeof *nots);
   for (int k = 0; k < nd; k++) {
     const Directive *d = &dirs[k];
     Match m;
@@ -413,8 +362,87 @@ static int filecheck(int argc, char **argv) {
     prev = m;
     have_prev = 1;
   }
-  if (check_nots(checkfile, prefix, nots, nnot, &in, prev, prev, 1)) return 1;
-  return 0;
+  return check_nots(checkfile, prefix, nots, nnot, &in, prev, prev, 1);
+}
+
+/* Runs the checks over the input lines; 0 when all hold, else 1 after reporting the first that fails. */
+static int run_checks(const char *checkfile, const char *prefix, const Directive *dirs, int nd, const Lines *input) {
+  const Lines in = *input;
+  Directive *nots = xmalloc((size_t)nd * sizeof *nots);
+  int st = match_checks(checkfile, prefix, dirs, nd, &in, nots);
+  free(nots);
+  return st;
+}
+
+static int filecheck(int argc, char **argv) {
+  const char *checkfile = NULL, *prefix = "CHECK";
+  for (int i = 0; i < argc; i++) {
+    if (!strcmp(argv[i], "--check-prefix") && i + 1 < argc) prefix = argv[++i];
+    else if (!strncmp(argv[i], "--check-prefix=", 15)) prefix = argv[i] + 15;
+    else if (!checkfile) checkfile = argv[i];
+    else {
+      fprintf(stderr, "lit filecheck: unexpected argument '%s'\n", argv[i]);
+      return 2;
+    }
+  }
+  if (!checkfile) {
+    fprintf(stderr, "usage: lit filecheck CHECKFILE [--check-prefix P] < INPUT\n");
+    return 2;
+  }
+  size_t clen, ilen;
+  char *ctext = read_path(checkfile, &clen);
+  if (!ctext) {
+    fprintf(stderr, "lit filecheck: cannot read %s: %s\n", checkfile, strerror(errno));
+    return 2;
+  }
+  Lines cl = split_lines(ctext, clen);
+  Directive *dirs = xmalloc((cl.n + 1) * sizeof *dirs);
+  int nd = 0, st = 0;
+  for (size_t i = 0; i < cl.n && !st; i++) {
+    char err[256];
+    Directive d = {0};
+    int r = parse_directive(cl.v[i], prefix, &d, err, sizeof err);
+    if (r < 0) {
+      fprintf(stderr, "%s:%zu: error: %s\n", checkfile, i + 1, err);
+      st = 2;
+    }
+    if (r <= 0) continue;
+    d.line = (int)i + 1;
+    if (d.kind != D_EMPTY && !d.pattern[0]) {
+      fprintf(stderr, "%s:%d: error: %s%s: has no pattern\n", checkfile, d.line, prefix, dir_suffix[d.kind]);
+      st = 2;
+    } else if (compile_pattern(d.pattern, &d.re, err, sizeof err)) {
+      fprintf(stderr, "%s:%d: error: bad pattern: %s\n", checkfile, d.line, err);
+      st = 2;
+    } else if (nd == 0 && (d.kind == D_NEXT || d.kind == D_SAME || d.kind == D_EMPTY)) {
+      fprintf(stderr, "%s:%d: error: %s%s cannot be the first check\n", checkfile, d.line, prefix, dir_suffix[d.kind]);
+      regfree(&d.re);
+      st = 2;
+    } else {
+      dirs[nd++] = d;
+      continue;
+    }
+    free(d.pattern);
+  }
+  if (!st && !nd) {
+    fprintf(stderr, "%s: error: no check lines with prefix '%s:'\n", checkfile, prefix);
+    st = 2;
+  }
+  if (!st) {
+    char *itext = read_stream(stdin, &ilen);
+    Lines in = split_lines(itext, ilen);
+    st = run_checks(checkfile, prefix, dirs, nd, &in);
+    free(in.v);
+    free(itext);
+  }
+  for (int k = 0; k < nd; k++) {
+    regfree(&dirs[k].re);
+    free(dirs[k].pattern);
+  }
+  free(dirs);
+  free(cl.v);
+  free(ctext);
+  return st;
 }
 
 /* ---- not ------------------------------------------------------------------------------------------ */
@@ -498,6 +526,8 @@ static char *substitute(const char *cmd, const Subst *s) {
 /* Runs one command with bash -o pipefail; its stdout and stderr together into *out. */
 static int run_shell(const char *cmd, char **out, size_t *outlen) {
   int fds[2];
+  *out = NULL;
+  *outlen = 0;
   if (pipe(fds)) return -1;
   fflush(NULL);
   pid_t pid = fork();
@@ -530,18 +560,21 @@ static int run_file(const char *path, const Subst *base) {
   Lines lines = split_lines(text, len);
   /* the substitutions of this file */
   Subst s = *base;
-  char *dir = xmalloc(strlen(path) + 2), *tmp = xmalloc(strlen(base->tmpdir) + strlen(path) + 16);
+  char *dir = xmalloc(strlen(path) + 2);
   strcpy(dir, path);
   char *slash = strrchr(dir, '/');
   if (slash) *slash = 0;
   else strcpy(dir, ".");
+  /* %t is named after the file and its folder, so that tests/a/x.test and tests/b/x.test do not share it */
   const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-  sprintf(tmp, "%s/%s.tmp", base->tmpdir, name);
+  const char *folder = strrchr(dir, '/') ? strrchr(dir, '/') + 1 : dir;
+  char *tmp = xmalloc(strlen(base->tmpdir) + strlen(folder) + strlen(name) + 16);
+  sprintf(tmp, "%s/%s_%s.tmp", base->tmpdir, folder, name);
   s.file = path;
   s.dir = dir;
   s.tmp = tmp;
-  int runs = 0;
-  for (size_t i = 0; i < lines.n; i++) {
+  int runs = 0, status = 0;
+  for (size_t i = 0; i < lines.n && !status; i++) {
     char *r = strstr(lines.v[i], "RUN:");
     if (!r) continue;
     size_t first = i;
@@ -557,41 +590,44 @@ static int run_file(const char *path, const Subst *base) {
       buf_puts(&cmd, " ");
       if (++i >= lines.n || !(r = strstr(lines.v[i], "RUN:"))) {
         fprintf(stderr, "%s:%zu: error: the RUN line continues (\\) but the next line is not a RUN line\n", path, first + 1);
-        return 1;
+        status = 1;
+        break;
       }
     }
-    runs++;
-    char *full = substitute(cmd.s ? cmd.s : "", &s);
-    char *out = NULL;
-    size_t outlen = 0;
-    int status = run_shell(full, &out, &outlen);
-    int ok = status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
-    if (!ok) {
-      fprintf(stderr, "FAIL %s: RUN line %zu ", path, first + 1);
-      if (status >= 0 && WIFSIGNALED(status)) fprintf(stderr, "killed by signal %d\n", WTERMSIG(status));
-      else fprintf(stderr, "exited with status %d\n", status >= 0 ? WEXITSTATUS(status) : -1);
-      fprintf(stderr, "  RUN: %s\n", cmd.s ? cmd.s : "");
-      if (outlen) {
-        fprintf(stderr, "its output (stdout and stderr):\n");
-        fwrite(out, 1, outlen, stderr);
-        if (out[outlen - 1] != '\n') fputc('\n', stderr);
+    if (!cmd.s) buf_add(&cmd, "", 0);
+    if (!status) {
+      runs++;
+      char *full = substitute(cmd.s, &s);
+      char *out = NULL;
+      size_t outlen = 0;
+      int rc = run_shell(full, &out, &outlen);
+      if (rc < 0 || !WIFEXITED(rc) || WEXITSTATUS(rc) != 0) {
+        fprintf(stderr, "FAIL %s: RUN line %zu ", path, first + 1);
+        if (rc >= 0 && WIFSIGNALED(rc)) fprintf(stderr, "killed by signal %d\n", WTERMSIG(rc));
+        else fprintf(stderr, "exited with status %d\n", rc >= 0 ? WEXITSTATUS(rc) : -1);
+        fprintf(stderr, "  RUN: %s\n", cmd.s);
+        if (outlen) {
+          fprintf(stderr, "its output (stdout and stderr):\n");
+          fwrite(out, 1, outlen, stderr);
+          if (out[outlen - 1] != '\n') fputc('\n', stderr);
+        }
+        status = 1;
       }
-      return 1;
+      free(out);
+      free(full);
     }
-    free(out);
-    free(full);
     free(cmd.s);
   }
-  if (!runs) {
+  if (!status && !runs) {
     fprintf(stderr, "%s: error: no RUN lines\n", path);
-    return 1;
+    status = 1;
   }
-  printf("PASS %s (%d RUN line%s)\n", path, runs, runs == 1 ? "" : "s");
+  if (!status) printf("PASS %s (%d RUN line%s)\n", path, runs, runs == 1 ? "" : "s");
   free(text);
   free(lines.v);
   free(dir);
   free(tmp);
-  return 0;
+  return status;
 }
 
 static const char *abs_self(const char *argv0) {
