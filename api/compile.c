@@ -16,5 +16,5 @@ int lstmc_model_compile(const lstmc_model *m, const lstmc_compile_opts *o) {
   int st = compile_backend(o, &c);
   if (st) return st;
   if (!graph_has_weights(m->g)) return lx_fail(LSTMC_ERR_USAGE, "the model has no weights loaded");
-  return c->compile(m->g, m->spec->path, o);
+  return c->compile(m->g, m->g->spec_file, o); /* the spec's path, or the IR file's */
 }

@@ -91,7 +91,7 @@ int lstmc_model_init_weights(lstmc_model *m, const char *vocab_text_path, uint64
     st = vocab_build(m->g->vocab_kind, text, len, vocab_text_path, &v);
     lx_free(text);
     if (st) return st;
-    if (m->spec->vocab_size > 0 && v->n != m->spec->vocab_size) {
+    if (m->spec && m->spec->vocab_size > 0 && v->n != m->spec->vocab_size) {
       int64_t n = v->n;
       vocab_free(v);
       return lx_fail(LSTMC_ERR_DATA, "%s: the text has %lld distinct tokens but the spec says 'vocab %s %lld'",
@@ -115,7 +115,7 @@ int lstmc_model_apply_passes(lstmc_model *m, const char *pipeline, const lstmc_p
   if (!opts) opts = &none;
   Graph *g = m->g;
   const Pipeline *run = m->passes;
-  if (!pipeline && !run) return 0;
+  if (!pipeline && !run) return 0; /* a spec without a `passes` line, or a model read from IR text (no spec) */
   if (!pipeline && g->pipeline) {
     if (opts->verbose || opts->stats)
       lx_message(LSTMC_MSG_NOTE, "lstmc: the weights record the pipeline \"%s\"; the spec's pipeline \"%s\" is not applied again\n",
@@ -124,13 +124,14 @@ int lstmc_model_apply_passes(lstmc_model *m, const char *pipeline, const lstmc_p
   }
   Diag d;
   diag_init(&d);
-  diag_add_source(&d, m->spec->path, m->spec->text, m->spec->text_len);
+  if (m->spec) diag_add_source(&d, m->spec->path, m->spec->text, m->spec->text_len);
   const PipelineOptions po = {.verify_each = opts->verify_each,
                               .print_after = opts->print_after,
                               .print_after_all = opts->print_after_all,
                               .stats = opts->stats,
                               .time_passes = opts->time_passes,
-                              .training = opts->training};
+                              .training = opts->training,
+                              .print_inline = opts->print_inline};
   Pipeline *given = NULL;
   int st = 0;
   if (pipeline) {

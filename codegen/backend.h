@@ -21,8 +21,8 @@ typedef struct CompileVtbl {
   /* Checks the options that need no model, so that a caller can report them before loading one; NULL:
    * none. Returns 0 or LSTMC_ERR_USAGE. */
   int (*check)(const lstmc_compile_opts *o);
-  /* Compiles g (weights loaded, options checked) into the files o names. spec_path names the model's
-   * spec in what is written. NULL: the backend makes no ahead-of-time code. */
+  /* Compiles g (weights loaded, options checked) into the files o names. spec_path (the spec's, or the IR
+   * file's) names the model in what is written. NULL: the backend makes no ahead-of-time code. */
   int (*compile)(const Graph *g, const char *spec_path, const lstmc_compile_opts *o);
 } CompileVtbl;
 

@@ -232,7 +232,7 @@ static int run_parser(ParseCtx *ctx, const char *text, size_t len) {
     return diag_status(ctx->diag); /* the message too, not only the report */
   }
   jmp_buf oom;
-  ctx->oom = &oom;
+  ctx->allocs.oom = &oom;
   if (setjmp(oom)) return lx_nomem("parsing"); /* the lexer freed its blocks (lexer.l) */
   yyscan_t scanner;
   if (yylex_init_extra(ctx, &scanner)) return lx_nomem("starting the lexer");

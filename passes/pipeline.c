@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ir/text.h"
 #include "support/alloc.h"
 #include "support/clock.h"
 #include "support/err.h"
@@ -457,7 +458,8 @@ int pipeline_run(Graph *g, const Pipeline *p, const PipelineOptions *o, Diag *di
     }
     if ((o->print_after_all || (o->print_after && !strcmp(o->print_after, name))) && lx_message_wanted()) {
       sb_printf(&sb, "; IR after pass %d (%s)\n", a.index, name);
-      if (graph_print(g, &sb)) sb.failed = 1;
+      IrPrintOptions po = {.inline_max = o->print_inline};
+      if (graph_print_text(g, &po, &sb)) sb.failed = 1;
       st = report(&sb, "printing the IR");
     }
   }

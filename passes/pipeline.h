@@ -7,6 +7,8 @@
  * timings on request, as messages (lstmc_set_message_handler). */
 #ifndef LSTMC_PASSES_PIPELINE_H
 #define LSTMC_PASSES_PIPELINE_H
+#include <stdint.h>
+
 #include "frontend/ast.h"
 #include "frontend/diag.h"
 #include "ir/graph.h"
@@ -21,6 +23,7 @@ typedef struct PipelineOptions {
   int stats;               /* per pass: weights kept, groups, conflicts pruned, utilization, bytes */
   int time_passes;
   int training;            /* the graph is being trained: weight-drop stays (as a training-time mask) */
+  int64_t print_inline;    /* printing writes the values of tensors of at most this many weights (ir/text.h) */
 } PipelineOptions;
 
 /* One pass of a checked pipeline: the arguments it runs with (defaults filled in) and its place. */
