@@ -7,7 +7,10 @@
  *     exactly zero, and the masks travel through checkpoints;
  *   - a checkpoint killed mid-write never leaves a torn file: the old one stays intact and loads;
  *   - wrong, corrupt or mismatched checkpoints and bad options give one clear error each;
+ *   - the events a run reports, in their order, with the numbers the result and the files hold; nothing is
+ *     written to stderr;
  *   - `lstmc plot` writes an SVG and a PNG from the log. */
+#include <fcntl.h>
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -30,7 +33,6 @@
 #include "support/text.h"
 #include "testutil.h"
 #include "train/checkpoint.h"
-#include "train/plot.h"
 #include "train/trainer.h"
 
 static const char *tmp;
@@ -580,6 +582,127 @@ static void test_errors(void) {
   lx_free(ckpt);
 }
 
+/* ---- events ------------------------------------------------------------------------------------------ */
+
+#define MAX_EVENTS 4096
+
+typedef struct EventLog {
+  int n;
+  lstmc_train_event e[MAX_EVENTS];
+  char path[MAX_EVENTS][512]; /* e[i].path, copied */
+  int stop_at;               /* set *stop at this many PROGRESS events (0: never) */
+  int progress;
+  volatile sig_atomic_t *stop;
+} EventLog;
+
+static void record(const lstmc_train_event *e, void *ctx) {
+  EventLog *l = ctx;
+  if (l->n == MAX_EVENTS) return;
+  l->e[l->n] = *e;
+  snprintf(l->path[l->n], sizeof l->path[0], "%s", e->path ? e->path : "");
+  l->e[l->n].path = l->e[l->n].model = l->e[l->n].data = l->e[l->n].optimizer = l->e[l->n].kernel = NULL; /* borrowed */
+  l->n++;
+  if (e->kind == LSTMC_TRAIN_PROGRESS && ++l->progress == l->stop_at) *l->stop = 1;
+}
+
+/* Runs lstmc_train with stderr sent to a file; returns the status and how many bytes reached stderr. */
+static int train_quietly(const char *spec, lstmc_train_options *o, lstmc_train_result *r, long *stderr_bytes) {
+  char *cap = path_in_tmp("stderr.txt");
+  fflush(stderr);
+  int saved = dup(2), fd = open(cap, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  dup2(fd, 2);
+  close(fd);
+  int st = lstmc_train(spec, o, r);
+  fflush(stderr);
+  dup2(saved, 2);
+  close(saved);
+  struct stat sb;
+  *stderr_bytes = stat(cap, &sb) == 0 ? (long)sb.st_size : -1;
+  return st;
+}
+
+static void test_events(void) {
+  char *spec = path_in_tmp("events.lstm"), *out = path_in_tmp("events.safetensors");
+  write_spec(spec, 1, NULL, NULL);
+  char *ckpt = train_checkpoint_path(out);
+  static EventLog l;
+  volatile sig_atomic_t stop = 0;
+
+  /* two whole epochs */
+  memset(&l, 0, sizeof l);
+  lstmc_train_options o = opts(out);
+  o.on_event = record;
+  o.ctx = &l;
+  lstmc_train_result r;
+  long errbytes;
+  if (!CHECK(train_quietly(spec, &o, &r, &errbytes) == 0)) return;
+  CHECK_INT_EQ(errbytes, 0);
+  CHECK(l.n > 6 && l.n < MAX_EVENTS);
+  const lstmc_train_event *e = l.e;
+  CHECK_INT_EQ(e[0].kind, LSTMC_TRAIN_START);
+  CHECK(e[0].tokens > 0 && e[0].streams == 4 && e[0].steps_per_epoch == e[0].tokens / 4 && e[0].threads == 1 && !e[0].resumed);
+  CHECK_INT_EQ(e[l.n - 1].kind, LSTMC_TRAIN_DONE);
+  CHECK_STR_EQ(l.path[l.n - 1], out);
+  CHECK(e[l.n - 1].valid_bpc == r.valid_bpc && e[l.n - 1].step == r.steps && e[l.n - 1].tokens_per_s == r.tokens_per_s);
+  int epochs = 0;
+  double last_fraction = 0, last_elapsed = 0;
+  for (int i = 1; i < l.n - 1; i++) {
+    CHECK(e[i].elapsed >= last_elapsed && e[i].epochs == 2 && !strcmp(e[i].unit, "chars"));
+    last_elapsed = e[i].elapsed;
+    switch (e[i].kind) {
+    case LSTMC_TRAIN_PROGRESS:
+      /* the fraction grows within an epoch; the report after its last batch says 1 and comes just before EPOCH */
+      CHECK(e[i].fraction >= last_fraction && e[i].fraction <= 1 && e[i].epoch == epochs + 1);
+      CHECK(e[i].bpc == e[i].loss / log(2.0) && e[i].tokens_per_s > 0);
+      CHECK(e[i].last == (e[i + 1].kind == LSTMC_TRAIN_EPOCH));
+      if (e[i].last) CHECK(e[i].fraction == 1);
+      last_fraction = e[i].fraction;
+      break;
+    case LSTMC_TRAIN_EPOCH:
+      epochs++;
+      CHECK_INT_EQ(e[i].epoch, epochs);
+      CHECK(e[i].valid_bpc > 0 && e[i].valid_bpc < 6 && e[i].lr == (epochs == 1 ? 0.01 : 0.001) && e[i].sparsity == 0);
+      CHECK_INT_EQ(e[i + 1].kind, LSTMC_TRAIN_CHECKPOINT); /* every epoch ends in a checkpoint */
+      CHECK_STR_EQ(l.path[i + 1], ckpt);
+      last_fraction = 0;
+      break;
+    case LSTMC_TRAIN_CHECKPOINT: CHECK_INT_EQ(e[i - 1].kind, LSTMC_TRAIN_EPOCH); break;
+    default: CHECK(!"an event of another kind");
+    }
+  }
+  CHECK_INT_EQ(epochs, 2);
+  CHECK(e[l.n - 3].valid_bpc == r.valid_bpc); /* the last EPOCH's validation is the final one */
+
+  /* stopped by max_steps: LIMIT, the checkpoint, STOPPED with the validation, DONE */
+  memset(&l, 0, sizeof l);
+  o.max_steps = 5;
+  CHECK(train_quietly(spec, &o, &r, &errbytes) == 0);
+  CHECK_INT_EQ(errbytes, 0);
+  if (CHECK(l.n == 1 + 5 + 4)) {
+    static const int want[] = {LSTMC_TRAIN_LIMIT, LSTMC_TRAIN_CHECKPOINT, LSTMC_TRAIN_STOPPED, LSTMC_TRAIN_DONE};
+    for (int k = 0; k < 4; k++) CHECK_INT_EQ(e[6 + k].kind, want[k]);
+    CHECK(e[6].reason == LSTMC_TRAIN_MAX_STEPS && e[8].reason == LSTMC_TRAIN_MAX_STEPS && e[8].step == 5);
+    CHECK(e[8].valid_bpc == r.valid_bpc);
+    CHECK_STR_EQ(l.path[8], ckpt);
+  }
+
+  /* the stop flag, set during the third batch's report: its checkpoint, INTERRUPTED, and no final weights */
+  memset(&l, 0, sizeof l);
+  l.stop_at = 3;
+  l.stop = &stop;
+  o.max_steps = 0;
+  o.stop = &stop;
+  o.out = path_in_tmp("events_int.safetensors");
+  CHECK_INT_EQ(train_quietly(spec, &o, &r, &errbytes), LSTMC_ERR_INTERRUPTED);
+  CHECK_INT_EQ(errbytes, 0);
+  if (CHECK(l.n == 1 + 3 + 2)) {
+    CHECK(e[4].kind == LSTMC_TRAIN_CHECKPOINT && e[5].kind == LSTMC_TRAIN_INTERRUPTED && e[5].step == 3);
+    CHECK_STR_EQ(l.path[5], path_in_tmp("events_int.ckpt.safetensors"));
+  }
+  CHECK(r.interrupted && access(o.out, F_OK) != 0);
+  lx_free(ckpt);
+}
+
 /* ---- plot ---------------------------------------------------------------------------------------------- */
 
 static void test_plot(void) {
@@ -591,7 +714,7 @@ static void test_plot(void) {
   lstmc_train_result r;
   CHECK(lstmc_train(spec, &o, &r) == 0);
   char *svg = path_in_tmp("curve.svg"), *png = path_in_tmp("curve.png");
-  CHECK(plot_log(log, svg, "test") == 0);
+  CHECK(lstmc_plot(log, svg, "test") == 0);
   char *text;
   size_t n;
   if (CHECK(read_file(svg, &text, &n) == 0)) {
@@ -601,14 +724,14 @@ static void test_plot(void) {
     lx_free(text);
   }
 #ifdef LSTMC_HAVE_PNG
-  CHECK(plot_log(log, png, NULL) == 0);
+  CHECK(lstmc_plot(log, png, NULL) == 0);
   if (CHECK(read_file(png, &text, &n) == 0)) {
     CHECK(n > 1000 && !memcmp(text, "\x89PNG\r\n\x1a\n", 8));
     lx_free(text);
   }
 #endif
-  CHECK_INT_EQ(plot_log(log, path_in_tmp("curve.gif"), NULL), LSTMC_ERR_USAGE);
-  CHECK_INT_EQ(plot_log(spec, svg, NULL), LSTMC_ERR_FORMAT);
+  CHECK_INT_EQ(lstmc_plot(log, path_in_tmp("curve.gif"), NULL), LSTMC_ERR_USAGE);
+  CHECK_INT_EQ(lstmc_plot(spec, svg, NULL), LSTMC_ERR_FORMAT);
   CHECK_CONTAINS(lstmc_errmsg(), "not a training log");
 }
 
@@ -635,6 +758,7 @@ int main(int argc, char **argv) {
   test_kill_mid_write();
   test_schedule();
   test_errors();
+  test_events();
   test_plot();
   return tu_summary("train_trainer");
 }
