@@ -218,7 +218,7 @@ typedef enum lstmc_train_event_kind {
 enum { LSTMC_TRAIN_MAX_STEPS = 1, LSTMC_TRAIN_MAX_SECONDS = 2 };
 
 /* One event. The first group of fields is set for every kind; the others for the kinds named beside them
- * (0, NaN or NULL otherwise). Strings are owned by lstmc and valid during the callback only. */
+ * (0 or NULL otherwise). Strings are owned by lstmc and valid during the callback only. */
 typedef struct lstmc_train_event {
   lstmc_train_event_kind kind;
   int64_t epoch;        /* the epoch in progress, from 1 (EPOCH: the one that ended) */

@@ -265,11 +265,21 @@ static int finish(Trainer *t, double bpc, lstmc_train_result *r) {
 
 /* ---- the loop --------------------------------------------------------------------------------------- */
 
-static void report_start(Trainer *t) {
-  if (!t->progress.on_event) return;
+/* The reporting starts: the run's sizes for the progress numbers, the clock, the START event. */
+static void start_progress(Trainer *t) {
+  Progress *p = &t->progress;
+  p->on_event = t->o->on_event;
+  p->ctx = t->o->ctx;
+  p->unit = t->g->vocab_kind == VOCAB_WORDS ? "words" : "chars";
+  p->epochs = t->cfg.epochs;
+  p->epoch_positions = t->data.train.steps;
+  p->batch = t->cfg.batch;
+  p->max_seconds = t->cfg.max_seconds;
+  p->t_start = now_seconds();
+  if (!p->on_event) return;
   char opt[256];
   optim_describe(&t->cfg.oc, opt, sizeof opt);
-  lstmc_train_event e = progress_event(&t->progress, LSTMC_TRAIN_START, &t->s);
+  lstmc_train_event e = progress_event(p, LSTMC_TRAIN_START, &t->s);
   e.model = t->g->name;
   e.data = t->data.train_path;
   e.optimizer = opt;
@@ -282,46 +292,45 @@ static void report_start(Trainer *t) {
   report(t, &e);
 }
 
-int train_loop(Trainer *t, lstmc_train_result *r) {
-  Progress *p = &t->progress;
-  p->on_event = t->o->on_event;
-  p->ctx = t->o->ctx;
-  p->unit = t->g->vocab_kind == VOCAB_WORDS ? "words" : "chars";
-  p->epochs = t->cfg.epochs;
-  p->epoch_positions = t->data.train.steps;
-  p->batch = t->cfg.batch;
-  p->max_seconds = t->cfg.max_seconds;
-  p->t_start = now_seconds();
-  report_start(t);
-  volatile sig_atomic_t *stop = t->o->stop;
+/* The batches of the epoch from the data position until it is used up, or until the stop flag (then the
+ * interruption's status) or a limit (*stopped: which one). */
+static int run_batches(Trainer *t, lstmc_train_result *r, int *stopped) {
   int64_t positions = t->data.train.steps;
+  volatile sig_atomic_t *stop = t->o->stop;
+  while (t->s.pos < positions - 1 - 1) {
+    double t0 = now_seconds();
+    int64_t seq_len = data_seq_len(&t->s.seq_rng, t->cfg.bptt);
+    int64_t T = seq_len < positions - 1 - t->s.pos ? seq_len : positions - 1 - t->s.pos;
+    NetLoss loss;
+    int st = train_batch(t, seq_len, T, &loss);
+    if (st) return st;
+    t->s.pos += seq_len;
+    t->s.epoch_nll += loss.nll;
+    t->s.epoch_tokens += loss.predictions;
+    double dt = now_seconds() - t0;
+    progress_count_batch(&t->progress, loss.predictions, dt);
+    t->s.epoch_seconds += dt;
+    t->s.total_seconds += dt;
+    if (!isfinite(loss.nll))
+      return lx_fail(LSTMC_ERR_VALUE, "the training loss became %s at epoch %lld, step %" PRIu64 " (lower the lr or set 'clip')",
+                     isnan(loss.nll) ? "NaN" : "infinite", (long long)t->s.epoch, t->s.step);
+    progress_report_batch(&t->progress, &t->s, 0);
+    if (stop && *stop) return interrupt(t, r);
+    if ((*stopped = limit_reached(t))) break;
+  }
+  return 0;
+}
+
+int train_loop(Trainer *t, lstmc_train_result *r) {
+  start_progress(t);
   double bpc = NAN;
   int st = 0, stopped = 0;
   t->epoch_begun = t->s.pos > 0;
   while (t->s.epoch <= t->cfg.epochs && !stopped) {
     if (t->s.pos == 0 && (st = begin_epoch(t))) return st;
-    while (t->s.pos < positions - 1 - 1) {
-      double t0 = now_seconds();
-      int64_t seq_len = data_seq_len(&t->s.seq_rng, t->cfg.bptt);
-      int64_t T = seq_len < positions - 1 - t->s.pos ? seq_len : positions - 1 - t->s.pos;
-      NetLoss loss;
-      if ((st = train_batch(t, seq_len, T, &loss))) return st;
-      t->s.pos += seq_len;
-      t->s.epoch_nll += loss.nll;
-      t->s.epoch_tokens += loss.predictions;
-      double dt = now_seconds() - t0;
-      progress_count_batch(p, loss.predictions, dt);
-      t->s.epoch_seconds += dt;
-      t->s.total_seconds += dt;
-      if (!isfinite(loss.nll))
-        return lx_fail(LSTMC_ERR_VALUE, "the training loss became %s at epoch %lld, step %" PRIu64 " (lower the lr or set 'clip')",
-                       isnan(loss.nll) ? "NaN" : "infinite", (long long)t->s.epoch, t->s.step);
-      progress_report_batch(p, &t->s, 0);
-      if (stop && *stop) return interrupt(t, r);
-      if ((stopped = limit_reached(t))) break;
-    }
-    if (!stopped || t->s.pos >= positions - 1 - 1) {
-      progress_report_batch(p, &t->s, 1);
+    if ((st = run_batches(t, r, &stopped))) return st;
+    if (!stopped || t->s.pos >= t->data.train.steps - 1 - 1) { /* the epoch is used up (also when a limit came with its end) */
+      progress_report_batch(&t->progress, &t->s, 1);
       if ((st = end_epoch(t, &bpc, &r->train_loss))) return st;
       r->epochs_done++;
     } else if ((st = stop_early(t, stopped, &bpc))) {
