@@ -221,10 +221,11 @@ enum { LSTMC_TRAIN_MAX_STEPS = 1, LSTMC_TRAIN_MAX_SECONDS = 2 };
  * (0 or NULL otherwise). Strings are owned by lstmc and valid during the callback only. */
 typedef struct lstmc_train_event {
   lstmc_train_event_kind kind;
-  int64_t epoch;        /* the epoch in progress, from 1 (EPOCH: the one that ended) */
+  int64_t epoch;        /* the epoch in progress, from 1; at an epoch's end the next one (epochs + 1 after the
+                           last), except in EPOCH: the one that ended */
   int64_t epochs;       /* epochs in all */
   uint64_t step;        /* optimizer steps taken in all, over resumed runs too */
-  double elapsed;       /* seconds since lstmc_train was called */
+  double elapsed;       /* seconds since training began (START; the setup before it is not counted) */
   const char *unit;     /* what a token is in rates: "chars" (bytes and chars models) or "words" */
 
   /* START */
@@ -254,7 +255,7 @@ typedef struct lstmc_train_event {
   double lr;            /* the epoch's learning rate (before the seq_len/bptt scaling) */
   double sparsity;      /* EPOCH, PIPELINE: the fraction of zero weights in all matrices */
   double seconds;       /* EPOCH: the epoch's time (batches, pipelines, validation); PIPELINE: the pipeline's;
-                           DONE: this call's */
+                           DONE: the elapsed time */
   double pass_seconds;  /* EPOCH: the epoch's time in pipelines */
 
   /* PIPELINE */
@@ -295,13 +296,13 @@ typedef struct lstmc_train_result {
   double train_loss;    /* the mean cross-entropy (nats) of the last epoch this call completed */
   int64_t epochs_done;  /* epochs completed by this call */
   uint64_t steps;       /* optimizer steps in all */
-  double seconds;       /* this call's wall time */
+  double seconds;       /* wall time from the START event to the end */
   double tokens_per_s;  /* training tokens per second of this call's batches */
   int interrupted;      /* stopped by *stop: the checkpoint was written, `out` was not */
 } lstmc_train_result;
 
-/* Trains the model of spec_path as its train block says, with opts (which may not be NULL: `out` is
- * required). Returns 0 when the run finished — also when max_seconds or max_steps stopped it: the
+/* Trains the model of spec_path as its train block says, with opts (`out` is required; NULL opts is a usage
+ * error). Returns 0 when the run finished — also when max_seconds or max_steps stopped it: the
  * checkpoint and `out` are written — or a status with lstmc_errmsg(): LSTMC_ERR_INTERRUPTED when *stop was
  * set (the message names the checkpoint to resume from); LSTMC_ERR_PARSE for a malformed spec or schedule,
  * whose diagnostics (file:line:col, source line, caret) were written to stderr. *result (may be NULL) is
