@@ -67,34 +67,18 @@ static int mat_layout(CpuMat *m, const Tensor *t, int gates, int vl, size_t *off
 
 static const Tensor *slot_tensor(const Graph *g, int slot) { return slot >= 0 && slot < g->nslots ? g->slots[slot].t : NULL; }
 
-int cpu_plan_make(const Graph *g, const CpuTarget *tgt, int batch, int chunk, int nthreads, CpuPlan **out) {
-  *out = NULL;
-  if (!graph_has_weights(g)) return lx_fail(LSTMC_ERR_USAGE, "cpu backend: the model has no weights loaded");
-  CpuPlan *p = lx_calloc(1, sizeof *p);
-  if (!p) return lx_nomem("planning the cpu code");
-  int vl = tgt->vl;
-  p->vl = vl;
-  p->batch = batch > 0 ? batch : 1;
-  p->chunk = chunk;
-  p->nthreads = nthreads > 0 ? nthreads : 1;
-  p->nlayers = graph_num_lstm(g);
-  p->layers = lx_calloc((size_t)(p->nlayers ? p->nlayers : 1), sizeof *p->layers);
-  if (!p->layers) {
-    cpu_plan_free(p);
-    return lx_nomem("planning the cpu code");
-  }
-  p->V = g->vocab_size;
+/* Phase 1: the weight blob. Every matrix, bias and the embedding get their place, node by node. */
+static int plan_blob(CpuPlan *p, const Graph *g) {
+  int vl = p->vl, k = 0;
   size_t off = 0;
-  int st = 0, k = 0;
-  for (int i = 0; i < g->nnodes && !st; i++) {
+  for (int i = 0; i < g->nnodes; i++) {
     const Node *n = &g->nodes[i];
+    int st = 0;
     switch (n->op) {
-    case OP_EMBED: {
-      const Tensor *t = slot_tensor(g, n->w[W_EMBED]);
+    case OP_EMBED:
       p->E = n->out_dim;
-      if (!t) st = lx_fail(LSTMC_ERR_UNSUPPORTED, "cpu backend: node %%%d (embed) has no weight", i);
+      if (!slot_tensor(g, n->w[W_EMBED])) st = lx_fail(LSTMC_ERR_UNSUPPORTED, "cpu backend: node %%%d (embed) has no weight", i);
       break;
-    }
     case OP_DROPOUT:
     case OP_SOFTMAX: break; /* identity in inference; callers take the log-softmax */
     case OP_LSTM: {
@@ -117,16 +101,17 @@ int cpu_plan_make(const Graph *g, const CpuTarget *tgt, int batch, int chunk, in
       break;
     default: st = lx_fail(LSTMC_ERR_UNSUPPORTED, "cpu backend: node %%%d (%s) has no kernel", i, op_name(n->op));
     }
-  }
-  if (st) {
-    cpu_plan_free(p);
-    return st;
+    if (st) return st;
   }
   p->emb_off = off;
   off = align64(off + (size_t)p->V * (size_t)p->E * sizeof(float));
   p->blob_size = off;
+  return 0;
+}
 
-  /* the arena */
+/* Phase 2: the arena. Fixed words, per layer h (double-buffered) and c, the logits, the scoring buffers,
+ * the sampler's scratch, then one scratch area per thread. */
+static void plan_arena(CpuPlan *p) {
   int64_t kmax = 0, hpmax = 0;
   for (int l = 0; l < p->nlayers; l++) {
     const CpuLayer *L = &p->layers[l];
@@ -164,9 +149,29 @@ int cpu_plan_make(const Graph *g, const CpuTarget *tgt, int batch, int chunk, in
   a = align64(a + (size_t)p->V * 8);
   p->scratch_off = a;
   size_t ntables = 2 * B > T ? 2 * B : T;
-  p->table_floats = kmax ? (size_t)kmax + (size_t)vl : 0;
+  p->table_floats = kmax ? (size_t)kmax + (size_t)p->vl : 0;
   p->scratch_size = align64(ntables * p->table_floats * sizeof(float));
   p->arena_size = a + (size_t)p->nthreads * p->scratch_size;
+}
+
+int cpu_plan_make(const Graph *g, const CpuTarget *tgt, int batch, int chunk, int nthreads, CpuPlan **out) {
+  *out = NULL;
+  if (!graph_has_weights(g)) return lx_fail(LSTMC_ERR_USAGE, "cpu backend: the model has no weights loaded");
+  CpuPlan *p = lx_calloc(1, sizeof *p);
+  if (!p) return lx_nomem("planning the cpu code");
+  p->vl = tgt->vl;
+  p->batch = batch > 0 ? batch : 1;
+  p->chunk = chunk;
+  p->nthreads = nthreads > 0 ? nthreads : 1;
+  p->nlayers = graph_num_lstm(g);
+  p->V = g->vocab_size;
+  p->layers = lx_calloc((size_t)(p->nlayers ? p->nlayers : 1), sizeof *p->layers);
+  int st = p->layers ? plan_blob(p, g) : lx_nomem("planning the cpu code");
+  if (st) {
+    cpu_plan_free(p);
+    return st;
+  }
+  plan_arena(p);
   *out = p;
   return 0;
 }
