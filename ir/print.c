@@ -72,7 +72,9 @@ int graph_print(const Graph *g, StrBuf *o) {
       continue;
     }
     int64_t total = t->rows * t->cols, nnz = tensor_nnz(t);
-    sb_printf(o, " %s nnz=%lld", format_name(t->layout, t->enc), (long long)nnz);
+    sb_printf(o, " %s", format_name(t->layout, t->enc));
+    if (t->act_bits) sb_printf(o, " act=int%d", t->act_bits); /* only when set: float activations print as before */
+    sb_printf(o, " nnz=%lld", (long long)nnz);
     if (total > 0 && nnz != total) sb_printf(o, " density=%.4f", (double)nnz / (double)total);
     if (tensor_has_groups(t)) {
       sb_printf(o, " groups=%lld", (long long)t->ngroups);

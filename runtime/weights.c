@@ -183,6 +183,13 @@ static int load_formatted(Loader *L, const WeightSlot *s, const char *fname, con
   t->block = (int)block;
   const Json *gj = json_get(desc, "gamma");
   if (gj && gj->type == JSON_NUMBER) t->gamma = gj->number;
+  /* absent in files written before int8 activations: float activations, as then */
+  int64_t act_bits = 0;
+  if (json_int_field(L, desc, fname, "act_bits", 0, 8, &act_bits) > 1) {
+    tensor_free(t);
+    return LSTMC_ERR_FORMAT;
+  }
+  t->act_bits = (int)act_bits;
   int st = 0;
   const StTensor *c;
   /* codes: under the plain name when they have the matrix's own shape and a byte-aligned dtype */
@@ -493,6 +500,7 @@ static int add_tensor(Writer *w, const Tensor *t, StrBuf *formats, int *nformats
   if (tensor_has_groups(t))
     sb_printf(formats, ", \"groups\": %lld, \"group_cols\": %d, \"alpha\": %d, \"gamma\": %.17g, \"block\": %d",
               (long long)t->ngroups, t->group_off[t->ngroups], t->alpha, t->gamma, t->block);
+  if (t->act_bits) sb_printf(formats, ", \"act_bits\": %d", t->act_bits);
   sb_puts(formats, "}");
   int plain = t->layout != LX_LAYOUT_PACKED && (t->enc == LX_ENC_F32 || t->enc == LX_ENC_BF16 || t->enc == LX_ENC_Q8);
   int dt = t->enc == LX_ENC_F32 ? ST_F32 : t->enc == LX_ENC_BF16 ? ST_BF16 : t->enc == LX_ENC_Q8 ? ST_I8 : ST_U8;

@@ -14,6 +14,7 @@
 #include "frontend/spec.h"
 #include "ir/vocab.h"
 #include "passes/pipeline.h"
+#include "codegen/backend.h"
 #include "runtime/exec.h"
 #include "runtime/weights.h"
 #include "support/alloc.h"
@@ -361,6 +362,41 @@ static int evaluate_plain(Trainer *t, double *bpc) {
   return 0;
 }
 
+/* The validation BPC of exported weights with int8 activations (act_bits = 8; ir/qdot.h), which the
+ * training net, multiplying float activations, cannot give: the graph on the CPU backend (the reference
+ * executor where lstmc has no LLVM), each of the eval_batch streams carried through as evaluate_plain
+ * carries them. */
+static int evaluate_exported(Trainer *t, const Graph *e, double *bpc) {
+  *bpc = NAN;
+  if (!t->valid_ids) return 0;
+  int64_t E = t->eval_batch, steps = t->vb.steps;
+  ExecOptions o = {0};
+  o.target = exec_backend(TARGET_CPU) ? TARGET_CPU : TARGET_REF;
+  o.batch = 1;
+  o.threads = pool_threads(t->pool);
+  o.allow_fallback = 1;
+  int32_t *ids = lx_malloc((size_t)steps * sizeof *ids);
+  if (!ids) return lx_nomem("evaluating the exported weights");
+  double nll = 0;
+  int st = 0;
+  for (int64_t b = 0; b < E && !st; b++) {
+    Executor *x = NULL;
+    if ((st = exec_create(e, &o, &x))) break;
+    for (int64_t i = 0; i < steps; i++) ids[i] = t->vb.ids[i * E + b];
+    st = exec_score(x, ids, steps, &nll, NULL);
+    exec_destroy(x);
+  }
+  lx_free(ids);
+  if (!st) *bpc = nll / (double)(E * (steps - 1)) / log(2.0);
+  return st;
+}
+
+static int has_int8_activations(const Graph *g) {
+  for (int s = 0; s < g->nslots; s++)
+    if (g->slots[s].t && g->slots[s].t->act_bits) return 1;
+  return 0;
+}
+
 /* The validation BPC of the weights training has now (quantized under qat). */
 static int evaluate(Trainer *t, double *bpc) {
   if (qat_active(t)) {
@@ -635,7 +671,7 @@ static int run_loop(Trainer *t, TrainResult *r) {
   if (structured) {
     double float_bpc = bpc;
     if ((st = schedule_export(&t->sched, t->g, schedule_final_done(&t->sched, t->s.epoch, t->epoch_begun), &e)) ||
-        (st = set_forward_graph(t, e)) || (st = evaluate_plain(t, &bpc))) {
+        (st = set_forward_graph(t, e)) || (st = has_int8_activations(e) ? evaluate_exported(t, e, &bpc) : evaluate_plain(t, &bpc))) {
       graph_free(e);
       return st;
     }
