@@ -59,6 +59,33 @@ enum { CPU_KERNEL_FLOAT = 0, CPU_KERNEL_INT8 = 1, CPU_KERNEL_BF16DOT = 2 };
  * single bytes: any CPU, any span). */
 enum { CPU_GATHER_GENERIC = 0, CPU_GATHER_VPERMB = 1, CPU_GATHER_PSHUFB = 2 };
 
+/* ---- the CPU check of standalone objects (cpu_features.c) ---- */
+
+/* The cpuid words the check reads: leaf 1 ECX and EDX, leaf 7 subleaf 0 EBX, ECX, EDX, leaf 7 subleaf 1 EAX,
+ * leaf 0x80000001 ECX and EDX (a leaf beyond the CPU's highest reads as zeros). */
+enum {
+  CPU_CPUID_1_ECX, CPU_CPUID_1_EDX, CPU_CPUID_7_EBX, CPU_CPUID_7_ECX, CPU_CPUID_7_EDX, CPU_CPUID_7_1_EAX,
+  CPU_CPUID_81_ECX, CPU_CPUID_81_EDX, CPU_CPUID_WORDS
+};
+
+/* An x86 feature as cpuid reports it: LLVM's name, its bit, and the XCR0 bits the OS must set for it (the
+ * register state it uses: YMM, ZMM, tiles). */
+typedef struct CpuFeature {
+  const char *name;
+  int word, bit;
+  uint32_t xcr0;
+} CpuFeature;
+
+int cpu_feature_count(void);
+const CpuFeature *cpu_feature(int i);
+/* The table indices of the features an LLVM feature string enables ("+avx2,-avx512f,..."), in its order;
+ * features the table does not have are left out. Returns how many (at most max). */
+int cpu_features_required(const char *features, int *idx, int max);
+/* 1 when a CPU with these cpuid words and XCR0 has feature f (bit set and its state enabled). */
+int cpu_feature_present(const CpuFeature *f, const uint32_t words[CPU_CPUID_WORDS], uint64_t xcr0);
+/* The first feature of the string such a CPU lacks, or NULL: what an object's x_cpu_missing() returns. */
+const char *cpu_features_first_missing(const char *features, const uint32_t words[CPU_CPUID_WORDS], uint64_t xcr0);
+
 /* One weight matrix in tile layout.
  *
  * FLOAT: a tile is [slot][gate][vl codes] (packed: vl select bytes before each gate's codes).

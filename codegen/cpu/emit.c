@@ -66,6 +66,10 @@ LLVMValueRef em_function(Em *E, const char *name, LLVMTypeRef ret, LLVMTypeRef *
   LLVMValueRef fn = LLVMAddFunction(E->mod, name, LLVMFunctionType(ret, params, n, 0));
   if (internal) LLVMSetLinkage(fn, LLVMInternalLinkage);
   add_attr(E, fn, LLVMAttributeFunctionIndex, "nounwind");
+  if (E->baseline) { /* code any x86-64 CPU runs: the object's CPU check and what may run before it */
+    add_str_attr(E, fn, "target-cpu", "x86-64");
+    return fn;
+  }
   add_str_attr(E, fn, "target-cpu", E->t->cpu);
   if (E->t->features[0]) add_str_attr(E, fn, "target-features", E->t->features);
   /* without these, some CPUs' tuning splits 512-bit vectors in two */

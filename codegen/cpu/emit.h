@@ -35,6 +35,7 @@ typedef struct Em {
   LLVMValueRef fn;                      /* the function being built */
   LLVMValueRef fmuladd, floor_, gather, permute;
   LLVMValueRef vsigmoid, vtanh;         /* internal always-inline vector functions */
+  int baseline;                         /* em_function makes functions for any x86-64 CPU (the object's check) */
 } Em;
 
 /* Phase functions of the generated code: void f(i8* arena, i8* scratch, i32 begin, i32 end, i32 a, i32 b),
@@ -80,7 +81,7 @@ LLVMValueRef em_gep(Em *E, LLVMValueRef p8, LLVMValueRef off);
 LLVMValueRef em_load(Em *E, LLVMTypeRef ty, LLVMValueRef p8, unsigned align);
 void em_store(Em *E, LLVMValueRef v, LLVMValueRef p8, unsigned align);
 LLVMValueRef em_call(Em *E, LLVMValueRef fn, LLVMValueRef *args, unsigned n);
-/* A function with the target's attributes; internal when `internal`. */
+/* A function with the target's attributes (E->baseline: plain x86-64); internal when `internal`. */
 LLVMValueRef em_function(Em *E, const char *name, LLVMTypeRef ret, LLVMTypeRef *params, unsigned n, int internal);
 LLVMBasicBlockRef em_block(Em *E, const char *name);
 /* Declares an external C function (memset, exp, qsort, ...). */

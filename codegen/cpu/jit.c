@@ -22,6 +22,7 @@ static pthread_once_t llvm_once = PTHREAD_ONCE_INIT;
 static void llvm_init(void) {
   LLVMInitializeNativeTarget();
   LLVMInitializeNativeAsmPrinter();
+  LLVMInitializeNativeAsmParser(); /* the objects' CPU check is inline assembly (cpuid, xgetbv) */
 }
 
 int cpu_llvm_error(LLVMErrorRef e, const char *what) {
