@@ -154,7 +154,7 @@ static void test_file(void) {
         h = tensor_gen_graph(spec, 0);
         CHECK(weights_load(h, bad) == LSTMC_ERR_FORMAT);
         char want[700];
-        snprintf(want, sizeof want, "%s: tensor 'rnns.0.weight_hh_l0': act_bits is 5; it must be 0 (float activations) or 8 (int8)", bad);
+        snprintf(want, sizeof want, "%s: lstmc.formats: tensor 'rnns.0.weight_hh_l0': act_bits is 5; it must be 0 (float activations) or 8 (int8)", bad);
         CHECK_STR_EQ(lstmc_errmsg(), want);
         graph_free(h);
       }
