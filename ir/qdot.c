@@ -7,16 +7,6 @@
 
 #include "support/err.h"
 
-int qdot_level_max(int enc) {
-  switch (enc) {
-  case LX_ENC_Q8: return 127;
-  case LX_ENC_Q4: return 7;
-  case LX_ENC_TERNARY:
-  case LX_ENC_BINARY: return 1;
-  default: LX_BUG("qdot: an encoding without integer levels");
-  }
-}
-
 int8_t qdot_quantize_one(float x, float inv) {
   float v = nearbyintf(x * inv);
   if (v > (float)QDOT_QMAX) return QDOT_QMAX;
@@ -71,7 +61,7 @@ void qdot_matvec(const Tensor *t, const int8_t *q, float s_x, float *y) {
   for (int64_t r = 0; r < t->rows; r++) y[r] = qdot_output(qdot_row(t, r, q), s_x, t->scale[r]);
 }
 
-int64_t qdot_acc_bound(const Tensor *t) { return t->nslots * (int64_t)qdot_level_max(t->enc) * QDOT_QMAX; }
+int64_t qdot_acc_bound(const Tensor *t) { return t->nslots * (int64_t)lx_enc_max_level(t->enc) * QDOT_QMAX; }
 
 int qdot_check(const Tensor *t) {
   if (t->act_bits == 0) return 0;
@@ -83,7 +73,7 @@ int qdot_check(const Tensor *t) {
   if (qdot_acc_bound(t) > INT32_MAX)
     return lx_fail(LSTMC_ERR_FORMAT,
                    "tensor '%s': %lld inputs per row are too many for int8 activations with 32-bit sums (at most %lld for %s)",
-                   t->name, (long long)t->nslots, (long long)(INT32_MAX / ((int64_t)qdot_level_max(t->enc) * QDOT_QMAX)),
+                   t->name, (long long)t->nslots, (long long)(INT32_MAX / ((int64_t)lx_enc_max_level(t->enc) * QDOT_QMAX)),
                    enc_name(t->enc));
   return 0;
 }

@@ -25,11 +25,9 @@
 
 #define QDOT_QMAX 127 /* the largest |q_c| */
 
-/* 1 when the encoding has integer levels a quantized activation can multiply (q8, q4, ternary, binary). */
-static inline int qdot_enc_ok(int enc) { return enc == LX_ENC_Q8 || enc == LX_ENC_Q4 || enc == LX_ENC_TERNARY || enc == LX_ENC_BINARY; }
-
-/* The largest |level| of an integer encoding: 127, 7, 1, 1. */
-int qdot_level_max(int enc);
+/* 1 when the encoding has integer levels a quantized activation can multiply (q8, q4, ternary, binary:
+ * the encodings of ir/layout.h's table with a max_level). */
+static inline int qdot_enc_ok(int enc) { return lx_enc_max_level(enc) > 0; }
 
 /* Steps 1-3: q[0..n) from x[0..n); returns s_x. */
 float qdot_quantize(const float *x, int64_t n, int8_t *q);
