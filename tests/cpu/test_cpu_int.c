@@ -203,6 +203,7 @@ static void check_against_ref(const Graph *g, const CpuTarget *t, const char *wh
       CHECK(cpu->vt->step(cpu, tok, b) == 0);
       for (int64_t i = 0; i < batch * V; i++) md = fmax(md, fabs((double)a[i] - b[i]));
     }
+    printf("cpu_int: %s, %d stream%s: largest logit difference from the reference %.2e\n", what, batch, batch > 1 ? "s" : "", md);
     if (!CHECK(md <= INT8_BOUND)) fprintf(stderr, "    %s, %d streams: logits differ by %g\n", what, batch, md);
     if (batch == 1 && ref && cpu) {
       enum { N = 75 }; /* past two chunks of 32 */
@@ -212,6 +213,7 @@ static void check_against_ref(const Graph *g, const CpuTarget *t, const char *wh
       CHECK(exec_score(ref, toks, N, &na, la) == 0);
       CHECK(exec_score(cpu, toks, N, &nb, lb) == 0);
       for (int i = 0; i + 1 < N; i++) ml = fmax(ml, fabs(la[i] - lb[i]));
+      printf("cpu_int: %s, scoring: largest log-prob difference %.2e\n", what, ml);
       if (!CHECK(ml <= INT8_BOUND)) fprintf(stderr, "    %s: scored log-probs differ by %g\n", what, ml);
     }
     lx_free(a);
