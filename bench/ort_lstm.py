@@ -16,14 +16,12 @@ weights one step reads as stored (every initializer, but only one row of the emb
 """
 
 import argparse
+import os
 import random
-import statistics
 import sys
-import time
 
-COLUMNS = ("model,target,executor,mode,batch,threads,reps,median_us,p90_us,p99_us,us_per_token,"
-           "tokens_per_s,step_bytes,gb_per_s")
-
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_rows import csv_row, time_calls, time_steps  # noqa: E402
 
 def quantize(src, dst):
     from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -40,11 +38,6 @@ def step_bytes(path):
         a = numpy_helper.to_array(init)
         total += a.itemsize * (a.shape[-1] if init.name in gathered and a.ndim == 2 else a.size)
     return total
-
-
-def quantile(v, q):
-    k = max(0, min(len(v) - 1, int(-(-q * len(v) // 1)) - 1))
-    return v[k]
 
 
 def main():
@@ -77,7 +70,6 @@ def main():
     V = sess.get_outputs()[0].shape[-1]
     zero = {i.name: np.zeros(i.shape, dtype=np.float32) for i in ins[1:]}
     rng = random.Random(1)
-    times = []
     if a.mode == "gen":
         toks = [np.array([[rng.randrange(V)]], dtype=np.int64) for _ in range(1000)]
         state = dict(zero)
@@ -88,35 +80,12 @@ def main():
             for k, n in enumerate(names):
                 state[n] = outs[1 + k]
 
-        for i in range(20):
-            step(i)
-        reps = a.reps or 200
-        start = time.perf_counter()
-        i = 0
-        while len(times) < reps or time.perf_counter() - start < a.seconds:
-            t0 = time.perf_counter()
-            step(i)
-            times.append(time.perf_counter() - t0)
-            i += 1
+        times = time_steps(step, a.reps or 200, a.seconds)
     else:
         toks = np.array([[rng.randrange(V)] for _ in range(a.tokens)], dtype=np.int64)
         feed = {"tokens": toks, **zero}
-        sess.run(None, feed)
-        reps = a.reps or 5
-        start = time.perf_counter()
-        while len(times) < reps or time.perf_counter() - start < a.seconds:
-            t0 = time.perf_counter()
-            sess.run(None, feed)
-            times.append((time.perf_counter() - t0) / (a.tokens - 1))
-    times.sort()
-    med = statistics.median(times)
-    sb = step_bytes(a.model)
-    if a.header:
-        print(COLUMNS)
-    print(f"{a.name},onnxruntime-{ort.__version__},ort-{a.label},{a.mode},1,{a.threads},{len(times)},"
-          f"{med * 1e6:.3f},{quantile(times, 0.9) * 1e6:.3f},{quantile(times, 0.99) * 1e6:.3f},{med * 1e6:.3f},"
-          f"{1 / med:.1f},{sb},{sb / med / 1e9:.2f}")
-    sys.stdout.flush()
+        times = time_calls(lambda: sess.run(None, feed), a.tokens, a.reps or 5, a.seconds)
+    csv_row(a.name, f"onnxruntime-{ort.__version__}", f"ort-{a.label}", a.mode, a.threads, times, step_bytes(a.model), a.header)
 
 
 if __name__ == "__main__":
