@@ -48,32 +48,10 @@ static int64_t max_quad_span(const Tensor *t) {
   return span;
 }
 
-/* Places a matrix of `gates` x units rows in the blob at *off (advanced past it). */
-static int mat_layout(CpuMat *m, const Tensor *t, int gates, const CpuTarget *tgt, size_t *off) {
+/* The kernel's loop and the bytes of one of its steps: slots (float), quads (integer), pairs (bf16); and what
+ * a prepared input of the matrix takes. */
+static void kernel_steps(CpuMat *m, const Tensor *t, const CpuTarget *tgt) {
   int vl = tgt->vl;
-  memset(m, 0, sizeof *m);
-  if (!t || t->ndim != 2 || t->layout < 0 || t->layout >= LX_LAYOUT_COUNT || t->enc < 0 || t->enc >= LX_ENC_COUNT)
-    return lx_fail(LSTMC_ERR_UNSUPPORTED, "cpu backend: tensor '%s' is not a weight matrix in a known format",
-                   t ? t->name : "?");
-  m->src = t;
-  m->kernel = kernel_of(t, tgt);
-  m->packed = t->layout == LX_LAYOUT_PACKED;
-  m->enc = kernel_enc(t);
-  m->gates = gates;
-  m->units = t->rows / gates;
-  m->cols = t->cols;
-  m->ntiles = (m->units + vl - 1) / vl;
-  m->nslots = m->packed ? t->ngroups : t->cols;
-  if (m->ntiles > INT32_MAX || m->nslots > INT32_MAX)
-    return lx_fail(LSTMC_ERR_UNSUPPORTED, "cpu backend: tensor '%s' is too large (%lld x %lld)", t->name,
-                   (long long)t->rows, (long long)t->cols);
-  if (m->packed) {
-    m->ngrouped = t->group_off[t->ngroups];
-    for (int64_t g = 0; g < t->ngroups; g++) {
-      int size = t->group_off[g + 1] - t->group_off[g];
-      if (size > m->max_group) m->max_group = size;
-    }
-  }
   switch (m->kernel) {
   case CPU_KERNEL_INT8: {
     m->dot = tgt->dot;
@@ -103,6 +81,35 @@ static int mat_layout(CpuMat *m, const Tensor *t, int gates, const CpuTarget *tg
     m->gate_stride = m->code_bytes + (m->packed ? (size_t)vl : 0);
     m->in_bytes = m->packed ? align64(((size_t)m->ngrouped + (size_t)vl) * sizeof(float)) : 0;
   }
+}
+
+/* Places a matrix of `gates` x units rows in the blob at *off (advanced past it). */
+static int mat_layout(CpuMat *m, const Tensor *t, int gates, const CpuTarget *tgt, size_t *off) {
+  int vl = tgt->vl;
+  memset(m, 0, sizeof *m);
+  if (!t || t->ndim != 2 || t->layout < 0 || t->layout >= LX_LAYOUT_COUNT || t->enc < 0 || t->enc >= LX_ENC_COUNT)
+    return lx_fail(LSTMC_ERR_UNSUPPORTED, "cpu backend: tensor '%s' is not a weight matrix in a known format",
+                   t ? t->name : "?");
+  m->src = t;
+  m->kernel = kernel_of(t, tgt);
+  m->packed = t->layout == LX_LAYOUT_PACKED;
+  m->enc = kernel_enc(t);
+  m->gates = gates;
+  m->units = t->rows / gates;
+  m->cols = t->cols;
+  m->ntiles = (m->units + vl - 1) / vl;
+  m->nslots = m->packed ? t->ngroups : t->cols;
+  if (m->ntiles > INT32_MAX || m->nslots > INT32_MAX)
+    return lx_fail(LSTMC_ERR_UNSUPPORTED, "cpu backend: tensor '%s' is too large (%lld x %lld)", t->name,
+                   (long long)t->rows, (long long)t->cols);
+  if (m->packed) {
+    m->ngrouped = t->group_off[t->ngroups];
+    for (int64_t g = 0; g < t->ngroups; g++) {
+      int size = t->group_off[g + 1] - t->group_off[g];
+      if (size > m->max_group) m->max_group = size;
+    }
+  }
+  kernel_steps(m, t, tgt);
   m->slot_stride = (size_t)gates * m->gate_stride;
   m->tile_bytes = (size_t)m->nsteps * m->slot_stride;
   m->off = *off;
