@@ -114,13 +114,13 @@ static void emit_dispatch(StrBuf *sb, const CudaPlan *p) {
       const CudaLayerPlan *L = &p->layers[l];
       sb_printf(sb, "  case %d: /* %s %s%s [%d, %d] */\n    ", l, role ? L->w_ih->name : L->w_hh->name,
                 format_name(role ? L->ih.layout : L->hh.layout, role ? L->ih.enc : L->hh.enc),
-                (role ? L->ih.act_bits : L->hh.act_bits) ? " act=int8" : "", 4 * L->H, role ? L->I : L->H);
+                (role ? L->ih.act_bits : L->hh.act_bits) ? " act_bits=8" : "", 4 * L->H, role ? L->I : L->H);
       emit_rows_dot(sb, role ? &L->ih : &L->hh, role ? L->I : L->H, "sm, gb, res, off0, rec_step", "(const float *)0, out, LX_GSTRIDE, 0");
       sb_puts(sb, "\n    break;\n");
     }
     sb_puts(sb, "  default:\n    break;\n  }\n}\n");
   }
-  sb_printf(sb, "/* %s %s%s [%d, %d] */\n", p->w_dec->name, format_name(p->dec.layout, p->dec.enc), p->dec.act_bits ? " act=int8" : "",
+  sb_printf(sb, "/* %s %s%s [%d, %d] */\n", p->w_dec->name, format_name(p->dec.layout, p->dec.enc), p->dec.act_bits ? " act_bits=8" : "",
             p->V, p->hlast);
   sb_puts(sb, "LX_FN void lx_rows_dec(const unsigned char *gb, int k0, int k1, int kstep, const int *gtab, const float *x, int xs,\n"
               "                       int nb, const float *scale, const float *bias, float *out) {\n  ");
