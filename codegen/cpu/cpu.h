@@ -95,7 +95,10 @@ const char *cpu_features_first_missing(const char *features, const uint32_t word
  *   of +1 then one of -1 over the 4·vl bytes; binary: one mask of -1). Packed: before each gate's codes,
  *   4·vl index bytes: byte 4u+j = (group_off[4Q+j] - group_off[4Q]) + select of lane u in group 4Q+j, the
  *   position in the quantized group table of the byte that weight multiplies (0 for an empty slot, whose
- *   code is 0).
+ *   code is 0). When no group has more than 16 columns (sel_nibbles), only the selects are stored, as 2·vl
+ *   bytes of nibbles (byte i's low nibble for slot-byte i, its high nibble for slot-byte i + 2·vl), and
+ *   the quad's four group offsets (relative to its first, one byte each) sit in a word per quad at
+ *   qoff_off: the kernel adds them back. That is half a byte less per weight to read.
  * BF16DOT: slots go by pairs, a tile is [pair][gate][vl lanes x 2 bf16]. */
 typedef struct CpuMat {
   const Tensor *src;
@@ -104,6 +107,7 @@ typedef struct CpuMat {
   int enc;               /* kernel encoding: the tensor's, or TERNARY where a zero must be representable */
   int gates;             /* 4 for LSTM matrices (gates i, f, g, o of each unit in one tile); 1 for the decoder */
   int dot, gather;       /* INT8: CPU_DOT_*, and packed: CPU_GATHER_* */
+  int sel_nibbles;       /* INT8 packed: selects stored as nibbles, with per-quad offsets at qoff_off */
   int64_t units;         /* rows per gate */
   int64_t cols;          /* inputs */
   int64_t ntiles;        /* ceil(units / vl) */
@@ -119,6 +123,8 @@ typedef struct CpuMat {
   size_t scale_off;      /* blob offset of the scales [ntiles][gates][vl] (encodings with a scale) */
   size_t wsum_off;       /* INT8 with VNNI: blob offset of int32 128 · Σ_row levels, [ntiles][gates][vl] */
   size_t goff_off;       /* packed: blob offset of int32 group offsets [nslots + 1] */
+  size_t qoff_off;       /* INT8 packed with sel_nibbles: blob offset of uint32 [nsteps], byte j the offset of
+                          * the quad's group j from its first (of the zero byte after the table when missing) */
   size_t gcols_off;      /* packed: blob offset of int32 grouped columns [ngrouped] */
   size_t in_bytes;       /* INT8, BF16DOT: bytes of one prepared input (after a 64-byte header holding s_x) */
 } CpuMat;

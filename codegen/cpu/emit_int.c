@@ -293,9 +293,17 @@ static void int8_step(Em *E, const CpuMat *m, LLVMValueRef tbase, LLVMValueRef s
     LLVMValueRef goff = em_load(E, E->ti32, em_at(E, em_wptr(E, m->goff_off), first, 4, 0), 4);
     for (int r = 0; r < in->n; r++) tab[r] = em_at(E, in->x[r], goff, 1, 0);
   }
+  /* selects as nibbles: the quad's four group offsets, the same for every lane */
+  LLVMValueRef rel = m->sel_nibbles ? LLVMBuildBitCast(E->b, splat_i32(E, em_load(E, E->ti32, em_at(E, em_wptr(E, m->qoff_off), step, 4, 0), 4)), bt, "")
+                                    : NULL;
   for (int q = 0; q < m->gates; q++) {
     LLVMValueRef gp = em_gep(E, sp, em_i64(E, (long long)((size_t)q * m->gate_stride))), idx = NULL;
-    if (m->packed) {
+    if (m->sel_nibbles) {
+      LLVMValueRef v = em_load(E, vec(E->ti8, 2 * vl), gp, 1), k4 = bytes_const(E, 2 * vl, 4);
+      LLVMValueRef lo = LLVMBuildAnd(E->b, v, bytes_const(E, 2 * vl, 15), ""), hi = LLVMBuildLShr(E->b, v, k4, "");
+      idx = LLVMBuildAdd(E->b, LLVMBuildShuffleVector(E->b, lo, hi, stride_mask(E, 4 * vl, 0, 1), ""), rel, "");
+      gp = em_gep(E, gp, em_i64(E, 2 * vl));
+    } else if (m->packed) {
       idx = em_load(E, bt, gp, 1);
       gp = em_gep(E, gp, em_i64(E, 4 * vl));
     }

@@ -57,7 +57,8 @@ static void kernel_steps(CpuMat *m, const Tensor *t, const CpuTarget *tgt) {
     m->dot = tgt->dot;
     m->nsteps = (m->nslots + 3) / 4;
     m->code_bytes = lx_row_bytes(m->enc, 4ul * (unsigned long)vl);
-    m->gate_stride = m->code_bytes + (m->packed ? 4 * (size_t)vl : 0);
+    m->sel_nibbles = m->packed && m->max_group <= 16;
+    m->gate_stride = m->code_bytes + (m->packed ? (m->sel_nibbles ? 2 : 4) * (size_t)vl : 0);
     if (m->packed) {
       int64_t span = max_quad_span(t);
       m->gather = vl == 16 && tgt->vbmi && span <= 64 ? CPU_GATHER_VPERMB
@@ -122,6 +123,10 @@ static int mat_layout(CpuMat *m, const Tensor *t, int gates, const CpuTarget *tg
   if (m->kernel == CPU_KERNEL_INT8 && m->dot == CPU_DOT_VNNI) {
     m->wsum_off = *off;
     *off = align64(*off + lane_words);
+  }
+  if (m->sel_nibbles) {
+    m->qoff_off = *off;
+    *off = align64(*off + (size_t)m->nsteps * sizeof(uint32_t));
   }
   if (m->packed) {
     m->goff_off = *off;
@@ -277,6 +282,7 @@ static size_t mat_bytes(const CpuMat *m, int vl) {
   size_t b = (size_t)m->ntiles * m->tile_bytes;
   if (m->scale_off) b += (size_t)m->ntiles * (size_t)m->gates * (size_t)vl * sizeof(float);
   if (m->wsum_off) b += (size_t)m->ntiles * (size_t)m->gates * (size_t)vl * sizeof(int32_t);
+  if (m->qoff_off) b += (size_t)m->nsteps * sizeof(uint32_t);
   if (m->packed) b += ((size_t)m->nslots + 1 + (size_t)m->ngrouped) * sizeof(int32_t);
   return b;
 }
@@ -369,13 +375,16 @@ static void lane_fill(const CpuMat *m, int vl, uint8_t *blob, int64_t tile, int 
       int64_t step = s / 4;
       int i = 4 * u + (int)(s % 4);
       uint8_t *dst = base + (size_t)step * m->slot_stride;
-      if (m->packed) {
+      if (m->sel_nibbles) {
+        put_int_code(LX_ENC_Q4, dst, vl, i, (int)sel); /* the nibble layout of q4 codes, values 0..15 */
+        dst += 2 * (size_t)vl;
+      } else if (m->packed) {
         dst[i] = (uint8_t)(t->group_off[s] - t->group_off[4 * step] + (int32_t)sel);
         dst += 4 * (size_t)vl;
       }
       put_int_code(m->enc, dst, vl, i, (int)v);
       sum += (int64_t)v;
-      if (m->packed && s == m->nslots - 1)
+      if (m->packed && !m->sel_nibbles && s == m->nslots - 1)
         for (int64_t pad = s + 1; pad < 4 * (step + 1); pad++) /* missing groups: the zero byte after the table */
           base[(size_t)step * m->slot_stride + 4 * (size_t)u + (size_t)(pad % 4)] = (uint8_t)(t->group_off[s + 1] - t->group_off[4 * step]);
     } else if (m->kernel == CPU_KERNEL_BF16DOT) {
@@ -409,6 +418,14 @@ static void mat_fill(const CpuMat *m, int vl, uint8_t *blob) {
   if (m->packed) {
     memcpy(blob + m->goff_off, t->group_off, ((size_t)m->nslots + 1) * sizeof(int32_t));
     memcpy(blob + m->gcols_off, t->group_cols, (size_t)m->ngrouped * sizeof(int32_t));
+  }
+  for (int64_t q = 0; m->sel_nibbles && q < m->nsteps; q++) {
+    uint8_t rel[4];
+    for (int j = 0; j < 4; j++) { /* a missing group's lanes read the zero byte after the table */
+      int64_t g = 4 * q + j < m->nslots ? 4 * q + j : m->nslots;
+      rel[j] = (uint8_t)(t->group_off[g] - t->group_off[4 * q]);
+    }
+    memcpy(blob + m->qoff_off + (size_t)q * 4, rel, 4);
   }
 }
 

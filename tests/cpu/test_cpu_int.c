@@ -260,6 +260,8 @@ static void test_selection(void) {
   if (CHECK(cpu_plan_make(g, &t, 1, 0, 1, &p) == 0)) {
     CHECK(p->layers[4].ih.gather == CPU_GATHER_VPERMB && p->layers[4].ih.wsum_off > 0);
     CHECK(p->layers[6].ih.gather == CPU_GATHER_GENERIC); /* combos[12]: groups of 20 */
+    /* selects as nibbles where groups have at most 16 columns, else whole index bytes */
+    CHECK(p->layers[4].ih.sel_nibbles && p->layers[4].ih.qoff_off > 0 && !p->layers[6].ih.sel_nibbles);
     cpu_plan_free(p);
   }
   CHECK(cpu_target_named("x86-64-v3", "+avx2,+fma,+avxvnni", &t) == 0);
