@@ -15,9 +15,7 @@ time per token. Prints one CSV row with the columns of `lstmc bench -o csv` (and
 
 import argparse
 import os
-import statistics
 import sys
-import time
 
 import torch
 from torch import nn
@@ -25,9 +23,8 @@ from torch import nn
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "golden"))
 from gen_golden import read_safetensors  # noqa: E402
 
-COLUMNS = ("model,target,executor,mode,batch,threads,reps,median_us,p90_us,p99_us,us_per_token,"
-           "tokens_per_s,step_bytes,gb_per_s")
-
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_rows import csv_row, time_calls, time_steps  # noqa: E402
 
 def build(w):
     enc_w = w["encoder.weight"]
@@ -55,11 +52,6 @@ def build(w):
     return enc, lstms, dec, V, step_bytes
 
 
-def quantile(v, q):
-    k = max(0, min(len(v) - 1, int(-(-q * len(v) // 1)) - 1))
-    return v[k]
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("weights")
@@ -76,7 +68,6 @@ def main():
     _, w = read_safetensors(a.weights)
     enc, lstms, dec, V, step_bytes = build(w)
     gen = torch.Generator().manual_seed(1)
-    times = []
     if a.mode == "gen":
         state = [None] * len(lstms)
         toks = torch.randint(V, (1000,), generator=gen)
@@ -87,16 +78,7 @@ def main():
                 out, state[k] = m(out, state[k])
             return dec(out)
 
-        for i in range(20):
-            step(i)
-        reps = a.reps or 200
-        start = time.perf_counter()
-        i = 0
-        while len(times) < reps or time.perf_counter() - start < a.seconds:
-            t0 = time.perf_counter()
-            step(i)
-            times.append(time.perf_counter() - t0)
-            i += 1
+        times = time_steps(step, a.reps or 200, a.seconds)
     else:
         toks = torch.randint(V, (a.tokens, 1), generator=gen)
 
@@ -106,20 +88,8 @@ def main():
                 out, _ = m(out)
             return torch.log_softmax(dec(out), dim=-1)
 
-        score()
-        reps = a.reps or 5
-        start = time.perf_counter()
-        while len(times) < reps or time.perf_counter() - start < a.seconds:
-            t0 = time.perf_counter()
-            score()
-            times.append((time.perf_counter() - t0) / (a.tokens - 1))
-    times.sort()
-    med = statistics.median(times)
-    if a.header:
-        print(COLUMNS)
-    print(f"{a.model},pytorch-{torch.__version__},torch.nn.LSTM,{a.mode},1,{a.threads},{len(times)},"
-          f"{med * 1e6:.3f},{quantile(times, 0.9) * 1e6:.3f},{quantile(times, 0.99) * 1e6:.3f},{med * 1e6:.3f},"
-          f"{1 / med:.1f},{step_bytes},{step_bytes / med / 1e9:.2f}")
+        times = time_calls(score, a.tokens, a.reps or 5, a.seconds)
+    csv_row(a.model, f"pytorch-{torch.__version__}", "torch.nn.LSTM", a.mode, a.threads, times, step_bytes, a.header)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,12 @@
 #   bench/train_bench.sh steps [BUILD] [N] [SPEC]
 #                                             both trained for N steps (default 150) of SPEC (default
 #                                             bench/gcide_small.lstm)
+#   bench/train_bench.sh quant [BUILD] [S]    what quantization costs (issue 15): lstmc alone trains
+#                                             bench/gcide2.lstm for S seconds (default 600), then the BPC of
+#                                             valid40k.txt as one stream (--target cpu) for f32,
+#                                             q8 and q4, with int8 and with f32 activations, without and
+#                                             with column combining (prune 0.75 + CC α=8 + conflict-prune,
+#                                             not retrained)
 #
 # THREADS (default 2) sets the threads of the budget and steps runs.
 # Data: the first 4,000,000 bytes of `zcat /usr/share/dictd/gcide.dict.dz`, 90% train, 10% valid (written
@@ -77,7 +83,22 @@ column_combining() { # S: from lstmc's dense budget weights, gcide2_cc.lstm's pi
   one_stream "$out/lstmc-gcide2_dense_more.safetensors"
 }
 
+quant_costs() { # WEIGHTS: one JSON line per pipeline, the BPC of the validation text as one stream
+  local w=$1 cc='prune{sparsity=0.75,skip=encoder.weight},column-combine{alpha=8,gamma=0.5},conflict-prune'
+  local p
+  for p in '' 'quantize{bits=8,activations=f32}' 'quantize{bits=8}' 'quantize{bits=4,activations=f32}' 'quantize{bits=4}' \
+    "$cc" "$cc,quantize{bits=8,activations=f32}" "$cc,quantize{bits=8}" "$cc,quantize{bits=4,activations=f32}" "$cc,quantize{bits=4}"; do
+    printf '{"engine": "lstmc", "weights": "%s", "passes": "%s", "valid_bytes": %s, "one_stream_valid_bpc": %s}\n' "$(basename "$w")" "$p" \
+      "$(wc -c < "$out/valid40k.txt")" "$("$lstmc" eval "$here/gcide2.lstm" --weights "$w" --data "$out/valid40k.txt" --passes "$p" --target cpu | sed 's/bpc: //')"
+  done
+}
+
 case $mode in
+quant)
+  lstmc_run "$here/gcide2.lstm" "${THREADS:-2}" --valid "$out/valid40k.txt" --max-seconds "${3:-600}" --epochs 100
+  cp "$out/lstmc-gcide2.safetensors" "$out/lstmc-gcide2-quant.safetensors"
+  quant_costs "$out/lstmc-gcide2-quant.safetensors"
+  ;;
 throughput)
   for t in 1 2; do
     lstmc_run "$here/gcide2.lstm" $t --valid "$out/valid40k.txt" --max-steps 40
@@ -101,7 +122,7 @@ steps)
   torch_run "$spec" "${THREADS:-2}" --valid "$out/valid40k.txt" --max-steps "$n"
   ;;
 *)
-  echo "usage: $0 throughput|budget|cc|steps [BUILD] [N]" >&2
+  echo "usage: $0 throughput|budget|cc|steps|quant [BUILD] [N]" >&2
   exit 2
   ;;
 esac

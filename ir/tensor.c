@@ -4,6 +4,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "ir/qdot.h"
 #include "support/alloc.h"
 #include "support/err.h"
 
@@ -349,6 +350,8 @@ int tensor_find_nonfinite(const Tensor *t, int64_t *r, int64_t *c) {
 }
 
 int tensor_check(const Tensor *t) {
+  int act = qdot_check(t);
+  if (act) return act;
   if (t->enc == LX_ENC_Q4 || t->enc == LX_ENC_TERNARY) {
     for (int64_t r = 0; r < t->rows; r++) {
       const unsigned char *row = t->codes + (size_t)r * t->stride;

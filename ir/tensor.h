@@ -33,6 +33,8 @@ typedef struct Tensor {
   uint8_t *sel;        /* packed only: [rows * ngroups] position inside the group, or LX_SEL_EMPTY */
   int alpha, block;    /* the column-combining parameters that built the groups (0: unknown) */
   double gamma;
+  int act_bits; /* 0: the input vector of a product with this matrix stays float; 8: it is quantized to int8
+                 * (q8/q4/ternary/binary only; the arithmetic is ir/qdot.h's) */
 } Tensor;
 
 /* Format names, from the table of encodings (LX_ENCODINGS, ir/layout.h): "dense_f32", "dense_bf16", "q8",

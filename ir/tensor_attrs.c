@@ -3,9 +3,24 @@
 #include <math.h>
 #include <string.h>
 
+#include "ir/qdot.h"
 #include "ir/text.h"
 
 static int always(const Tensor *t) { return t != NULL; }
+
+/* int8 activations (ir/qdot.h): shown only when set, so that float activations print as before */
+static int has_act_bits(const Tensor *t) { return t->act_bits != 0; }
+static double get_act_bits(const Tensor *t) { return t->act_bits; }
+static const char *set_act_bits(Tensor *t, double v) {
+  if (v != 0 && v != 8) return "act_bits must be 0 (float activations) or 8 (int8)";
+  if (v == 8 && !qdot_enc_ok(t->enc)) return "act_bits=8 (int8 activations) needs a q8, q4, ternary or binary matrix";
+  t->act_bits = (int)v;
+  if (v == 8 && qdot_acc_bound(t) > INT32_MAX) {
+    t->act_bits = 0;
+    return "act_bits=8: the rows have too many inputs for int8 activations with 32-bit sums";
+  }
+  return NULL;
+}
 static int grouped(const Tensor *t) { return tensor_has_groups(t); }
 static int has_cc_params(const Tensor *t) { return tensor_has_groups(t) && (t->alpha || t->gamma != 0 || t->block); }
 
@@ -58,6 +73,7 @@ static double get_utilization(const Tensor *t) { return (double)tensor_nnz(t) / 
 static double get_bytes(const Tensor *t) { return (double)tensor_bytes(t); }
 
 const TensorAttr tensor_attrs[] = {
+    {"act_bits", 0, 1, has_act_bits, get_act_bits, format_int, set_act_bits},
     {"nnz", 1, 1, always, get_nnz, format_int, NULL},
     {"density", 1, 0, shown_density, get_density, format_ratio, NULL},
     {"groups", 1, 1, grouped, get_groups, format_int, NULL},

@@ -30,6 +30,7 @@ int cc_pack_tensor(const Tensor *t, Tensor **out, int64_t *pruned) {
     st = lx_nomem("packing combined columns");
     goto done;
   }
+  p->act_bits = t->act_bits; /* packing keeps the codes, so the activations' arithmetic stays */
   memcpy(p->group_off, t->group_off, ((size_t)G + 1) * sizeof(int32_t));
   memcpy(p->group_cols, t->group_cols, (size_t)t->group_off[G] * sizeof(int32_t));
   p->alpha = t->alpha;

@@ -1,5 +1,5 @@
-/* quantize{bits=8|4|2|1, rounding=nearest|stochastic, seed=1, only=, skip=} — symmetric per-row
- * quantization.
+/* quantize{bits=8|4|2|1, rounding=nearest|stochastic, seed=1, activations=int8|f32, only=, skip=} —
+ * symmetric per-row quantization.
  *
  * Requires: the selected weights (default: every 2-D weight) with f32 or bf16 values, in any layout
  * (dense, masked, column-packed; groups may be attached). Already quantized weights are an error.
@@ -21,11 +21,17 @@
  *            stochastic: scale m, level = +1 with probability (1 + w/m) / 2 else −1 — error ≤ 2m,
  *                     E[ŵ] = w.
  * Stochastic draws come from one stream per weight (the seed and the slot index), one draw per kept
- * weight in row-major order: the same seed gives the same result. */
+ * weight in row-major order: the same seed gives the same result.
+ *
+ * activations=int8 (the default) marks every quantized matrix act_bits = 8: the input vector of each
+ * product with it is quantized to int8 and the dot products are exact int32 sums (ir/qdot.h), what the
+ * integer kernels of the backends compute; activations=f32 keeps float activations (act_bits = 0). A
+ * matrix too wide for 32-bit sums (qdot_acc_bound) is an error with int8. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "ir/qdot.h"
 #include "passes/passes.h"
 #include "support/alloc.h"
 #include "support/err.h"
@@ -85,7 +91,7 @@ static float quantize_row(const float *v, int64_t n, int enc, int stochastic, Rn
   return nbig ? (float)(big / (double)nbig) : 0.0f;
 }
 
-static int quantize_tensor(const Tensor *t, int enc, int stochastic, uint64_t seed, Tensor **out) {
+static int quantize_tensor(const Tensor *t, int enc, int stochastic, uint64_t seed, int act_bits, Tensor **out) {
   *out = NULL;
   int packed = t->layout == LX_LAYOUT_PACKED;
   int64_t n = packed ? t->ngroups : t->cols;
@@ -103,6 +109,13 @@ static int quantize_tensor(const Tensor *t, int enc, int stochastic, uint64_t se
   int st = 0;
   if (!q || (!packed && tensor_copy_groups(q, t))) {
     st = lx_nomem("quantizing");
+    goto done;
+  }
+  q->act_bits = act_bits;
+  if (act_bits && qdot_acc_bound(q) > INT32_MAX) {
+    st = lx_fail(LSTMC_ERR_UNSUPPORTED,
+                 "tensor '%s' has %lld inputs per row: too many for int8 activations with 32-bit sums (use activations=f32)",
+                 t->name, (long long)q->nslots);
     goto done;
   }
   if (packed) {
@@ -150,6 +163,7 @@ int pass_quantize(Graph *g, const PassArgs *a, PassStats *st) {
   int enc = enc_of_bits[a->opt[PO_quantize_bits].i];
   int stochastic = a->opt[PO_quantize_rounding].i == 1;
   uint64_t seed = (uint64_t)a->opt[PO_quantize_seed].i;
+  int act_bits = a->opt[PO_quantize_activations].i == 0 ? 8 : 0;
   uint8_t *sel = lx_calloc((size_t)g->nslots, 1);
   PassEdits e = {0};
   if (!sel) return lx_nomem("quantizing");
@@ -161,11 +175,11 @@ int pass_quantize(Graph *g, const PassArgs *a, PassStats *st) {
   }
   if (!rc) rc = pass_edits_init(&e, g);
   for (int i = 0; i < g->nslots && !rc; i++)
-    if (sel[i]) rc = quantize_tensor(g->slots[i].t, enc, stochastic, rng_derive(seed, (uint64_t)i), &e.t[i]);
+    if (sel[i]) rc = quantize_tensor(g->slots[i].t, enc, stochastic, rng_derive(seed, (uint64_t)i), act_bits, &e.t[i]);
   if (!rc) {
     st->tensors = pass_edits_commit(&e, g);
-    snprintf(st->note, sizeof st->note, "%d matrices to %s, %s rounding", st->tensors, enc_name(enc),
-             stochastic ? "stochastic" : "nearest");
+    snprintf(st->note, sizeof st->note, "%d matrices to %s, %s rounding, %s activations", st->tensors, enc_name(enc),
+             stochastic ? "stochastic" : "nearest", act_bits ? "int8" : "f32");
   }
   pass_edits_free(&e);
   lx_free(sel);

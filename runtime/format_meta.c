@@ -4,6 +4,7 @@
 
 #include <string.h>
 
+#include "ir/qdot.h"
 #include "runtime/safetensors.h"
 #include "support/err.h"
 
@@ -12,6 +13,7 @@ void format_meta_write(StrBuf *sb, const Tensor *t) {
   if (tensor_has_groups(t))
     sb_printf(sb, ", \"groups\": %lld, \"group_cols\": %d, \"alpha\": %d, \"gamma\": %.17g, \"block\": %d",
               (long long)t->ngroups, t->group_off[t->ngroups], t->alpha, t->gamma, t->block);
+  if (t->act_bits) sb_printf(sb, ", \"act_bits\": %d", t->act_bits);
   sb_putc(sb, '}');
 }
 
@@ -96,6 +98,18 @@ int format_meta_read(const Json *entry, const char *path, const char *key, const
     t->alpha = (int)alpha;
     t->block = (int)block;
     if (gamma && gamma->type == JSON_NUMBER) t->gamma = gamma->number;
+  }
+  /* absent in every file written before int8 activations: float activations, as then */
+  int64_t act_bits = 0;
+  if (int_field(entry, path, key, "act_bits", 0, 8, &act_bits) > 1) {
+    tensor_free(t);
+    return LSTMC_ERR_FORMAT;
+  }
+  t->act_bits = (int)act_bits;
+  if ((st = qdot_check(t))) {
+    lx_err_prefix("%s: lstmc.formats", path);
+    tensor_free(t);
+    return st;
   }
   *out = t;
   return 0;

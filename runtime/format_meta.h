@@ -2,7 +2,8 @@
  * weights files' metadata key `lstmc.formats` (runtime/weights.c) and the checkpoints' "structure"
  * (train/checkpoint.c). Both are maps from weight names to entries:
  *
- *   {"<weight>": {"format": "cc_q8", "groups": 12, "group_cols": 40, "alpha": 8, "gamma": 0.5, "block": 256}, …}
+ *   {"<weight>": {"format": "cc_q8", "groups": 12, "group_cols": 40, "alpha": 8, "gamma": 0.5, "block": 256,
+ *                 "act_bits": 8}, …}
  *
  *   format              the format name (ir/tensor.h, format_name): the layout and the encoding
  *   groups, group_cols  the number of column groups and of the columns in them: written when the tensor
@@ -10,6 +11,9 @@
  *                       ("grouped, not yet packed")
  *   alpha, gamma, block the column-combining parameters that built the groups, written with them; when
  *                       reading they are optional (0 when absent)
+ *   act_bits            8 when the input vectors of products with the tensor are quantized to int8
+ *                       (ir/qdot.h); written only then (a quantized encoding, within the int32 bound):
+ *                       absent means 0, float activations, what every file written before it means
  *
  * The tensor data themselves are stored as component tensors beside the entry (weights.h names them).
  *

@@ -1,10 +1,12 @@
 /* The reference executor: a plain interpreter of the graph for every weight format, fp32 state with
  * double accumulation, gate order i, f, g, o as torch.nn.LSTM. Slow and obviously right: every other
  * executor and every pass is tested against it. Dropout and weight-drop are training-only and are the
- * identity here. */
+ * identity here. A matrix with int8 activations (act_bits = 8) multiplies by ir/qdot.h's integer
+ * arithmetic: its float outputs y_r are added to the double sums like any other product. */
 #include <math.h>
 #include <string.h>
 
+#include "ir/qdot.h"
 #include "runtime/exec.h"
 #include "support/alloc.h"
 #include "support/err.h"
@@ -15,6 +17,8 @@ typedef struct RefExec {
   float **h, **c; /* [nlstm] each [batch * H] */
   float *x, *y;   /* activations, [max_dim] */
   double *acc;    /* [max(4H, V)] */
+  int8_t *q;      /* int8 activations, [max_dim] */
+  float *qy;      /* outputs of an integer product, [max_dim] */
   int nlstm;
 } RefExec;
 
@@ -38,6 +42,8 @@ static void ref_destroy(Executor *e) {
   lx_free(r->x);
   lx_free(r->y);
   lx_free(r->acc);
+  lx_free(r->q);
+  lx_free(r->qy);
   lx_free(r);
 }
 
@@ -79,7 +85,9 @@ static int ref_create(const Graph *g, const ExecOptions *o, Executor **out) {
   r->x = lx_malloc((size_t)maxd * sizeof(float));
   r->y = lx_malloc((size_t)maxd * sizeof(float));
   r->acc = lx_malloc((size_t)maxd * sizeof(double));
-  if (!r->x || !r->y || !r->acc) goto oom;
+  r->q = lx_malloc((size_t)maxd);
+  r->qy = lx_malloc((size_t)maxd * sizeof(float));
+  if (!r->x || !r->y || !r->acc || !r->q || !r->qy) goto oom;
   *out = &r->base;
   return 0;
 oom:
@@ -87,13 +95,26 @@ oom:
   return lx_nomem("creating the reference executor");
 }
 
+/* acc[r] += (W x)[r]: in double from float activations, or by the integer arithmetic when act_bits = 8. */
+static void matvec(RefExec *r, const Tensor *t, const float *x, double *acc) {
+  if (!t->act_bits) {
+    tensor_matvec_ref(t, x, acc);
+    return;
+  }
+  float s_x = qdot_quantize(x, t->cols, r->q);
+  qdot_matvec(t, r->q, s_x, r->qy);
+  for (int64_t j = 0; j < t->rows; j++) acc[j] += (double)r->qy[j];
+}
+
 /* One LSTM cell step: gates = W_ih x + b_ih + W_hh h + b_hh; c' = f c + i g; h' = o tanh(c'). */
-static void lstm_step(const Graph *g, const Node *n, const float *x, float *h, float *c, double *acc) {
+static void lstm_step(RefExec *r, const Node *n, const float *x, float *h, float *c) {
+  const Graph *g = r->base.g;
+  double *acc = r->acc;
   int64_t H = n->out_dim;
   const Tensor *b_ih = g->slots[n->w[B_IH]].t, *b_hh = g->slots[n->w[B_HH]].t;
   for (int64_t j = 0; j < 4 * H; j++) acc[j] = (double)tensor_f32(b_ih)[j] + (double)tensor_f32(b_hh)[j];
-  tensor_matvec_ref(g->slots[n->w[W_IH]].t, x, acc);
-  tensor_matvec_ref(g->slots[n->w[W_HH]].t, h, acc);
+  matvec(r, g->slots[n->w[W_IH]].t, x, acc);
+  matvec(r, g->slots[n->w[W_HH]].t, h, acc);
   for (int64_t j = 0; j < H; j++) {
     double i = sigmoid(acc[j]), f = sigmoid(acc[H + j]), gg = tanh(acc[2 * H + j]), o = sigmoid(acc[3 * H + j]);
     double cn = f * (double)c[j] + i * gg;
@@ -118,7 +139,7 @@ static int ref_step(Executor *e, const int32_t *tokens, float *logits) {
       case OP_DROPOUT: break;
       case OP_LSTM: {
         float *h = r->h[k] + (size_t)b * n->out_dim, *c = r->c[k] + (size_t)b * n->out_dim;
-        lstm_step(g, n, x, h, c, r->acc);
+        lstm_step(r, n, x, h, c);
         memcpy(x, h, (size_t)n->out_dim * sizeof(float));
         k++;
         break;
@@ -126,7 +147,7 @@ static int ref_step(Executor *e, const int32_t *tokens, float *logits) {
       case OP_DECODER: {
         const Tensor *bias = g->slots[n->w[B_DEC]].t;
         for (int64_t j = 0; j < V; j++) r->acc[j] = tensor_f32(bias)[j];
-        tensor_matvec_ref(g->slots[n->w[W_DEC]].t, x, r->acc);
+        matvec(r, g->slots[n->w[W_DEC]].t, x, r->acc);
         float *out = logits + (size_t)b * V;
         for (int64_t j = 0; j < V; j++) out[j] = (float)r->acc[j];
         break;

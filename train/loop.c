@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "codegen/backend.h"
 #include "runtime/weights.h"
+#include "support/alloc.h"
 #include "support/clock.h"
 #include "support/err.h"
 #include "train/run.h"
@@ -76,6 +78,41 @@ static int evaluate_plain(Trainer *t, double *bpc) {
     count += l.predictions;
   }
   *bpc = nll / (double)count / log(2.0);
+  return 0;
+}
+
+/* The validation BPC of exported weights with int8 activations (act_bits = 8; ir/qdot.h), which the
+ * training net, multiplying float activations, cannot give: the graph on the CPU backend (the reference
+ * executor where lstmc has no LLVM), each of the eval_batch streams carried through as evaluate_plain
+ * carries them. */
+static int evaluate_exported(Trainer *t, const Graph *g, double *bpc) {
+  *bpc = NAN;
+  if (!t->data.valid_ids) return 0;
+  int64_t E = t->cfg.eval_batch, steps = t->data.valid.steps;
+  int threads = 0;
+  const char *kernel;
+  t->engine->ops->describe(t->engine, &threads, &kernel);
+  ExecOptions o = {.target = exec_backend(TARGET_CPU) ? TARGET_CPU : TARGET_REF, .batch = 1, .threads = threads,
+                   .allow_fallback = 1};
+  int32_t *ids = lx_malloc((size_t)steps * sizeof *ids);
+  if (!ids) return lx_nomem("evaluating the exported weights");
+  double nll = 0;
+  int st = 0;
+  for (int64_t b = 0; b < E && !st; b++) {
+    Executor *x = NULL;
+    if ((st = exec_create(g, &o, &x))) break;
+    for (int64_t i = 0; i < steps; i++) ids[i] = t->data.valid.ids[i * E + b];
+    st = exec_score(x, ids, steps, &nll, NULL);
+    exec_destroy(x);
+  }
+  lx_free(ids);
+  if (!st) *bpc = nll / (double)(E * (steps - 1)) / log(2.0);
+  return st;
+}
+
+static int has_int8_activations(const Graph *g) {
+  for (int s = 0; s < g->nslots; s++)
+    if (g->slots[s].t && g->slots[s].t->act_bits) return 1;
   return 0;
 }
 
@@ -238,7 +275,7 @@ static int finish(Trainer *t, double bpc, lstmc_train_result *r) {
   if (structured) {
     double float_bpc = bpc;
     if ((st = schedule_export(&t->sched, t->g, final_done, &t->diag, &e)) || (st = qat_point_forward(&t->qat, e, t->engine)) ||
-        (st = evaluate_plain(t, &bpc))) {
+        (st = has_int8_activations(e) ? evaluate_exported(t, e, &bpc) : evaluate_plain(t, &bpc))) {
       graph_free(e);
       return st;
     }

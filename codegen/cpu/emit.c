@@ -33,18 +33,18 @@ LLVMValueRef em_f64(Em *E, double v) { return LLVMConstReal(E->td, v); }
 
 LLVMValueRef em_gep(Em *E, LLVMValueRef p8, LLVMValueRef off) { return LLVMBuildInBoundsGEP2(E->b, E->ti8, p8, &off, 1, ""); }
 
-static LLVMValueRef as_ptr(Em *E, LLVMValueRef p8, LLVMTypeRef elt) {
+LLVMValueRef em_as_ptr(Em *E, LLVMValueRef p8, LLVMTypeRef elt) {
   return LLVMBuildBitCast(E->b, p8, LLVMPointerType(elt, 0), "");
 }
 
 LLVMValueRef em_load(Em *E, LLVMTypeRef ty, LLVMValueRef p8, unsigned align) {
-  LLVMValueRef v = LLVMBuildLoad2(E->b, ty, as_ptr(E, p8, ty), "");
+  LLVMValueRef v = LLVMBuildLoad2(E->b, ty, em_as_ptr(E, p8, ty), "");
   LLVMSetAlignment(v, align);
   return v;
 }
 
 void em_store(Em *E, LLVMValueRef v, LLVMValueRef p8, unsigned align) {
-  LLVMValueRef s = LLVMBuildStore(E->b, v, as_ptr(E, p8, LLVMTypeOf(v)));
+  LLVMValueRef s = LLVMBuildStore(E->b, v, em_as_ptr(E, p8, LLVMTypeOf(v)));
   LLVMSetAlignment(s, align);
 }
 
@@ -66,6 +66,10 @@ LLVMValueRef em_function(Em *E, const char *name, LLVMTypeRef ret, LLVMTypeRef *
   LLVMValueRef fn = LLVMAddFunction(E->mod, name, LLVMFunctionType(ret, params, n, 0));
   if (internal) LLVMSetLinkage(fn, LLVMInternalLinkage);
   add_attr(E, fn, LLVMAttributeFunctionIndex, "nounwind");
+  if (E->baseline) { /* code any x86-64 CPU runs: the object's CPU check and what may run before it */
+    add_str_attr(E, fn, "target-cpu", "x86-64");
+    return fn;
+  }
   add_str_attr(E, fn, "target-cpu", E->t->cpu);
   if (E->t->features[0]) add_str_attr(E, fn, "target-features", E->t->features);
   /* without these, some CPUs' tuning splits 512-bit vectors in two */
@@ -126,21 +130,21 @@ void cpu_phase_name(char *buf, size_t n, const char *what, int layer) {
   else snprintf(buf, n, "lstmc_%s", what);
 }
 
-static LLVMValueRef wptr(Em *E, size_t off) { return em_gep(E, E->wbase, em_i64(E, (long long)off)); }
-static LLVMValueRef i64of(Em *E, LLVMValueRef v) { return LLVMBuildSExt(E->b, v, E->ti64, ""); }
+LLVMValueRef em_wptr(Em *E, size_t off) { return em_gep(E, E->wbase, em_i64(E, (long long)off)); }
+LLVMValueRef em_i64of(Em *E, LLVMValueRef v) { return LLVMBuildSExt(E->b, v, E->ti64, ""); }
 /* base + idx * scale + add, in bytes (idx any integer value) */
-static LLVMValueRef at(Em *E, LLVMValueRef base, LLVMValueRef idx, size_t scale, size_t add) {
-  LLVMValueRef off = LLVMBuildMul(E->b, i64of(E, idx), em_i64(E, (long long)scale), "");
+LLVMValueRef em_at(Em *E, LLVMValueRef base, LLVMValueRef idx, size_t scale, size_t add) {
+  LLVMValueRef off = LLVMBuildMul(E->b, em_i64of(E, idx), em_i64(E, (long long)scale), "");
   if (add) off = LLVMBuildAdd(E->b, off, em_i64(E, (long long)add), "");
   return em_gep(E, base, off);
 }
 
-static LLVMValueRef splat(Em *E, LLVMValueRef s) {
+LLVMValueRef em_splat(Em *E, LLVMValueRef s) {
   LLVMValueRef v = LLVMBuildInsertElement(E->b, LLVMGetUndef(E->vf), s, em_i32(E, 0), "");
   return LLVMBuildShuffleVector(E->b, v, LLVMGetUndef(E->vf), LLVMConstNull(E->vi32), "");
 }
 
-static LLVMValueRef vconst_i32(Em *E, int v) {
+LLVMValueRef em_vconst_i32(Em *E, int v) {
   LLVMValueRef c[16];
   for (int i = 0; i < E->vl; i++) c[i] = em_i32(E, v);
   return LLVMConstVector(c, (unsigned)E->vl);
@@ -151,7 +155,7 @@ static LLVMValueRef fma3(Em *E, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) 
   return em_call(E, E->fmuladd, args, 3);
 }
 
-static LLVMValueRef intrinsic(Em *E, const char *name, LLVMTypeRef *types, unsigned n) {
+LLVMValueRef em_intrinsic(Em *E, const char *name, LLVMTypeRef *types, unsigned n) {
   unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
   LX_ASSERT(id != 0);
   return LLVMGetIntrinsicDeclaration(E->mod, id, types, n);
@@ -163,21 +167,21 @@ static LLVMValueRef intrinsic(Em *E, const char *name, LLVMTypeRef *types, unsig
  * error about 1e-7, and the clamp keeps 2^n a normal float). */
 static LLVMValueRef vexp(Em *E, LLVMValueRef x) {
   LLVMBuilderRef b = E->b;
-  LLVMValueRef lo = splat(E, em_f32(E, -87.0)), hi = splat(E, em_f32(E, 88.0));
+  LLVMValueRef lo = em_splat(E, em_f32(E, -87.0)), hi = em_splat(E, em_f32(E, 88.0));
   x = LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOLT, x, lo, ""), lo, x, "");
   x = LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOGT, x, hi, ""), hi, x, "");
-  LLVMValueRef fx = fma3(E, x, splat(E, em_f32(E, 1.44269504088896341)), splat(E, em_f32(E, 0.5)));
+  LLVMValueRef fx = fma3(E, x, em_splat(E, em_f32(E, 1.44269504088896341)), em_splat(E, em_f32(E, 0.5)));
   fx = em_call(E, E->floor_, &fx, 1);
-  LLVMValueRef r = fma3(E, fx, splat(E, em_f32(E, -0.693359375)), x);
-  r = fma3(E, fx, splat(E, em_f32(E, 2.12194440e-4)), r);
+  LLVMValueRef r = fma3(E, fx, em_splat(E, em_f32(E, -0.693359375)), x);
+  r = fma3(E, fx, em_splat(E, em_f32(E, 2.12194440e-4)), r);
   static const double c[6] = {1.9875691500E-4, 1.3981999507E-3, 8.3334519073E-3, 4.1665795894E-2, 1.6666665459E-1, 5.0000001201E-1};
-  LLVMValueRef y = splat(E, em_f32(E, c[0]));
-  for (int i = 1; i < 6; i++) y = fma3(E, y, r, splat(E, em_f32(E, c[i])));
+  LLVMValueRef y = em_splat(E, em_f32(E, c[0]));
+  for (int i = 1; i < 6; i++) y = fma3(E, y, r, em_splat(E, em_f32(E, c[i])));
   LLVMValueRef z = LLVMBuildFMul(b, r, r, "");
-  y = fma3(E, y, z, LLVMBuildFAdd(b, r, splat(E, em_f32(E, 1.0)), ""));
+  y = fma3(E, y, z, LLVMBuildFAdd(b, r, em_splat(E, em_f32(E, 1.0)), ""));
   /* y * 2^n, with 2^n built in the exponent field */
   LLVMValueRef n = LLVMBuildFPToSI(b, fx, E->vi32, "");
-  n = LLVMBuildShl(b, LLVMBuildAdd(b, n, vconst_i32(E, 127), ""), vconst_i32(E, 23), "");
+  n = LLVMBuildShl(b, LLVMBuildAdd(b, n, em_vconst_i32(E, 127), ""), em_vconst_i32(E, 23), "");
   return LLVMBuildFMul(b, y, LLVMBuildBitCast(b, n, E->vf, ""), "");
 }
 
@@ -196,7 +200,7 @@ static LLVMValueRef vector_fn(Em *E, const char *name, LLVMValueRef (*body)(Em *
   return fn;
 }
 
-static LLVMValueRef vsplat1(Em *E) { return splat(E, em_f32(E, 1.0)); }
+static LLVMValueRef vsplat1(Em *E) { return em_splat(E, em_f32(E, 1.0)); }
 
 /* sigmoid(x) = 1 / (1 + exp(-x)) */
 static LLVMValueRef sigmoid_body(Em *E, LLVMValueRef x) {
@@ -207,7 +211,7 @@ static LLVMValueRef sigmoid_body(Em *E, LLVMValueRef x) {
 /* tanh(x) = 1 - 2 / (exp(2x) + 1): saturates cleanly at both ends; absolute error about 1e-7 */
 static LLVMValueRef tanh_body(Em *E, LLVMValueRef x) {
   LLVMValueRef e = vexp(E, LLVMBuildFAdd(E->b, x, x, ""));
-  LLVMValueRef q = LLVMBuildFDiv(E->b, splat(E, em_f32(E, 2.0)), LLVMBuildFAdd(E->b, e, vsplat1(E), ""), "");
+  LLVMValueRef q = LLVMBuildFDiv(E->b, em_splat(E, em_f32(E, 2.0)), LLVMBuildFAdd(E->b, e, vsplat1(E), ""), "");
   return LLVMBuildFSub(E->b, vsplat1(E), q, "");
 }
 
@@ -231,7 +235,7 @@ static Codes load_codes(Em *E, int enc, LLVMValueRef p8) {
   case LX_ENC_F32: c.w = em_load(E, E->vf, p8, 4); break;
   case LX_ENC_BF16: {
     LLVMValueRef h = LLVMBuildZExt(b, em_load(E, E->vi16, p8, 2), E->vi32, "");
-    c.w = LLVMBuildBitCast(b, LLVMBuildShl(b, h, vconst_i32(E, 16), ""), E->vf, "");
+    c.w = LLVMBuildBitCast(b, LLVMBuildShl(b, h, em_vconst_i32(E, 16), ""), E->vf, "");
     break;
   }
   case LX_ENC_Q8: c.w = LLVMBuildSIToFP(b, em_load(E, E->vi8, p8, 1), E->vf, ""); break;
@@ -267,14 +271,6 @@ static LLVMValueRef accumulate(Em *E, int enc, const Codes *c, LLVMValueRef x, L
   return fma3(E, c->w, x, acc);
 }
 
-#define NX_MAX 4
-
-/* The inputs of a tile matvec: per input, a float* to the vector (dense) or to its group table (packed). */
-typedef struct MatIn {
-  int n;
-  LLVMValueRef x[NX_MAX];
-} MatIn;
-
 static int use_permute(Em *E, const CpuMat *m) {
   return m->max_group <= E->vl && ((E->vl == 16 && E->t->avx512) || (E->vl == 8 && E->t->avx2));
 }
@@ -282,14 +278,14 @@ static int use_permute(Em *E, const CpuMat *m) {
 /* Adds slot s of the tile at tbase to acc[r * gates + q] for every input r and gate q. */
 static void emit_slot(Em *E, const CpuMat *m, LLVMValueRef tbase, LLVMValueRef s, const MatIn *in, LLVMValueRef *acc) {
   LLVMBuilderRef b = E->b;
-  LLVMValueRef sp = at(E, tbase, s, m->slot_stride, 0), xv[NX_MAX], tab[NX_MAX];
+  LLVMValueRef sp = em_at(E, tbase, s, m->slot_stride, 0), xv[NX_MAX], tab[NX_MAX];
   int permute = m->packed && use_permute(E, m);
   if (!m->packed) {
-    for (int r = 0; r < in->n; r++) xv[r] = splat(E, em_load(E, E->tf, at(E, in->x[r], s, 4, 0), 4));
+    for (int r = 0; r < in->n; r++) xv[r] = em_splat(E, em_load(E, E->tf, em_at(E, in->x[r], s, 4, 0), 4));
   } else {
-    LLVMValueRef goff = em_load(E, E->ti32, at(E, wptr(E, m->goff_off), s, 4, 0), 4);
+    LLVMValueRef goff = em_load(E, E->ti32, em_at(E, em_wptr(E, m->goff_off), s, 4, 0), 4);
     for (int r = 0; r < in->n; r++) {
-      tab[r] = at(E, in->x[r], goff, 4, 0);
+      tab[r] = em_at(E, in->x[r], goff, 4, 0);
       if (permute) tab[r] = em_load(E, E->vf, tab[r], 4);
     }
   }
@@ -306,7 +302,7 @@ static void emit_slot(Em *E, const CpuMat *m, LLVMValueRef tbase, LLVMValueRef s
         LLVMValueRef args[2] = {tab[r], idx};
         x = em_call(E, E->permute, args, 2);
       } else if (m->packed) {
-        LLVMValueRef base = as_ptr(E, tab[r], E->tf);
+        LLVMValueRef base = em_as_ptr(E, tab[r], E->tf);
         LLVMValueRef ptrs = LLVMBuildInBoundsGEP2(b, E->tf, base, &idx, 1, "");
         LLVMValueRef args[4] = {ptrs, em_i32(E, 4), LLVMConstAllOnes(E->vi1), LLVMGetUndef(E->vf)};
         x = em_call(E, E->gather, args, 4);
@@ -316,29 +312,43 @@ static void emit_slot(Em *E, const CpuMat *m, LLVMValueRef tbase, LLVMValueRef s
   }
 }
 
-/* acc[r * gates + q] (n * gates values) = Σ_slots level · x_r for tile `tile` (an i32 value) of m. */
+/* acc[r * gates + q] (n * gates values) = Σ_slots level · x_r for tile `tile` (an i32 value) of m: float
+ * sums in level units for the float and bf16 kernels, int32 sums for the integer kernel (VNNI's still
+ * biased: em_int_acc corrects them). */
 static void emit_tile_matvec(Em *E, const CpuMat *m, LLVMValueRef tile, const MatIn *in, LLVMValueRef *acc) {
-  int G = m->gates, n = in->n, sets = n == 1 && m->nslots >= 2 ? 2 : 1, nacc = sets * n * G;
+  int G = m->gates, n = in->n, sets = n == 1 && m->nsteps >= 2 ? 2 : 1, nacc = sets * n * G;
+  int is_int = m->kernel == CPU_KERNEL_INT8, is_float = m->kernel == CPU_KERNEL_FLOAT;
   LLVMValueRef init[EM_LOOP_MAXV], next[EM_LOOP_MAXV];
-  for (int i = 0; i < nacc; i++) init[i] = LLVMConstNull(E->vf);
-  LLVMValueRef tbase = at(E, wptr(E, m->off), tile, m->tile_bytes, 0);
-  int64_t nfull = m->nslots / sets * sets;
+  for (int i = 0; i < nacc; i++) init[i] = LLVMConstNull(is_int ? E->vi32 : E->vf);
+  LLVMValueRef tbase = em_at(E, em_wptr(E, m->off), tile, m->tile_bytes, 0);
+  int64_t nfull = m->nsteps / sets * sets;
   EmLoop L;
   em_loop_begin(E, &L, em_i64(E, 0), em_i64(E, nfull), nacc, init, "slot");
   for (int i = 0; i < nacc; i++) next[i] = L.v[i];
-  for (int k = 0; k < sets; k++)
-    emit_slot(E, m, tbase, LLVMBuildAdd(E->b, L.iv, em_i64(E, k), ""), in, next + k * n * G);
+  for (int k = 0; k < sets; k++) {
+    LLVMValueRef step = LLVMBuildAdd(E->b, L.iv, em_i64(E, k), "");
+    if (is_float) emit_slot(E, m, tbase, step, in, next + k * n * G);
+    else em_int_step(E, m, tbase, step, in, next + k * n * G);
+  }
   em_loop_end(E, &L, em_i64(E, sets), next);
   for (int i = 0; i < nacc; i++) next[i] = L.v[i];
-  if (nfull < m->nslots) emit_slot(E, m, tbase, em_i64(E, nfull), in, next);
-  for (int i = 0; i < n * G; i++) acc[i] = sets == 2 ? LLVMBuildFAdd(E->b, next[i], next[n * G + i], "") : next[i];
+  if (nfull < m->nsteps) {
+    if (is_float) emit_slot(E, m, tbase, em_i64(E, nfull), in, next);
+    else em_int_step(E, m, tbase, em_i64(E, nfull), in, next);
+  }
+  for (int i = 0; i < n * G; i++) {
+    if (sets == 1) acc[i] = next[i];
+    else acc[i] = is_int ? LLVMBuildAdd(E->b, next[i], next[n * G + i], "") : LLVMBuildFAdd(E->b, next[i], next[n * G + i], "");
+  }
 }
 
-/* acc times the per-lane scales of gate q of the tile (encodings with a scale). */
-static LLVMValueRef scaled(Em *E, const CpuMat *m, LLVMValueRef tile, int q, LLVMValueRef acc) {
+/* Gate q's outputs from its sums: times the per-lane scales (encodings with a scale), or for the integer
+ * kernel ((float)acc · s_x) · scale; r: the input (its s_x). */
+static LLVMValueRef mat_output(Em *E, const CpuMat *m, LLVMValueRef tile, int q, LLVMValueRef acc, const MatIn *in, int r) {
+  if (m->kernel == CPU_KERNEL_INT8) return em_int_output(E, m, tile, q, acc, in->sx[r]);
   if (!m->scale_off) return acc;
   size_t vbytes = (size_t)E->vl * 4;
-  LLVMValueRef sp = at(E, wptr(E, m->scale_off), tile, (size_t)m->gates * vbytes, (size_t)q * vbytes);
+  LLVMValueRef sp = em_at(E, em_wptr(E, m->scale_off), tile, (size_t)m->gates * vbytes, (size_t)q * vbytes);
   return LLVMBuildFMul(E->b, acc, em_load(E, E->vf, sp, 64), "");
 }
 
@@ -346,8 +356,8 @@ static LLVMValueRef scaled(Em *E, const CpuMat *m, LLVMValueRef tile, int q, LLV
 static void emit_table(Em *E, const CpuMat *m, LLVMValueRef x, LLVMValueRef tab) {
   EmLoop L;
   em_loop_begin(E, &L, em_i64(E, 0), em_i64(E, m->ngrouped), 0, NULL, "table");
-  LLVMValueRef col = em_load(E, E->ti32, at(E, wptr(E, m->gcols_off), L.iv, 4, 0), 4);
-  em_store(E, em_load(E, E->tf, at(E, x, col, 4, 0), 4), at(E, tab, L.iv, 4, 0), 4);
+  LLVMValueRef col = em_load(E, E->ti32, em_at(E, em_wptr(E, m->gcols_off), L.iv, 4, 0), 4);
+  em_store(E, em_load(E, E->tf, em_at(E, x, col, 4, 0), 4), em_at(E, tab, L.iv, 4, 0), 4);
   em_loop_end(E, &L, em_i64(E, 1), NULL);
 }
 
@@ -399,29 +409,44 @@ static LLVMValueRef by_parity(Em *E, const Phase *P, const size_t off[2], LLVMVa
 
 /* The embedding row of the token at arena tokens[idx]. */
 static LLVMValueRef embedding_row(Em *E, const Phase *P, LLVMValueRef idx) {
-  LLVMValueRef tok = em_load(E, E->ti32, at(E, arena_at(E, P, E->p->a_tokens), idx, 4, 0), 4);
-  return at(E, wptr(E, E->p->emb_off), tok, (size_t)E->p->E * 4, 0);
+  LLVMValueRef tok = em_load(E, E->ti32, em_at(E, arena_at(E, P, E->p->a_tokens), idx, 4, 0), 4);
+  return em_at(E, em_wptr(E, E->p->emb_off), tok, (size_t)E->p->E * 4, 0);
 }
 
-static LLVMValueRef table_at(Em *E, const Phase *P, LLVMValueRef k) {
-  return at(E, P->scratch, k, E->p->table_floats * 4, 0);
+/* Scratch area k of the calling thread: a prepared input (64-byte header, then the kernel's bytes). */
+static LLVMValueRef table_at(Em *E, const Phase *P, LLVMValueRef k) { return em_at(E, P->scratch, k, E->p->table_bytes, 0); }
+
+/* Whether the kernel reads a prepared input rather than the float vector itself. */
+static int needs_prep(const CpuMat *m) { return m->packed || m->kernel != CPU_KERNEL_FLOAT; }
+
+/* Prepares x for m into the scratch area `slot`: the float group table (packed float kernel), the
+ * quantized bytes and s_x (integer kernel), the bf16 parts (bf16 kernel). */
+static void prepare(Em *E, const CpuMat *m, LLVMValueRef x, LLVMValueRef slot) {
+  if (m->kernel == CPU_KERNEL_FLOAT) emit_table(E, m, x, em_gep(E, slot, em_i64(E, 64)));
+  else em_int_prepare(E, m, x, slot);
 }
 
-/* Inputs [first, first + n) of xs as a matvec's inputs. */
-static MatIn mat_in(const LLVMValueRef *xs, int first, int n) {
+/* Input r of a matvec: the vector itself, or what was prepared in the scratch area `p` (and its s_x). */
+static void set_input(Em *E, const CpuMat *m, MatIn *in, int r, LLVMValueRef p) {
+  in->x[r] = needs_prep(m) ? em_gep(E, p, em_i64(E, 64)) : p;
+  in->sx[r] = m->kernel == CPU_KERNEL_INT8 ? em_load(E, E->tf, p, 4) : NULL;
+}
+
+/* Inputs [first, first + n) of xs (vectors, or prepared scratch areas) as m's inputs. */
+static MatIn mat_in(Em *E, const CpuMat *m, const LLVMValueRef *xs, int first, int n) {
   MatIn in;
   in.n = n;
-  for (int r = 0; r < n; r++) in.x[r] = xs[first + r];
+  for (int r = 0; r < n; r++) set_input(E, m, &in, r, xs[first + r]);
   return in;
 }
 
-/* For a packed matrix, replaces each input vector by its group table, built into scratch table slot
- * tslot0 + r. */
+/* When m reads prepared inputs, prepares each input vector into scratch area tslot0 + r and replaces it
+ * by that area. */
 static void ensure_tables(Em *E, const Phase *P, const CpuMat *m, LLVMValueRef *xs, int n, int tslot0) {
-  if (!m->packed) return;
+  if (!needs_prep(m)) return;
   for (int r = 0; r < n; r++) {
     LLVMValueRef tab = table_at(E, P, em_i32(E, tslot0 + r));
-    emit_table(E, m, xs[r], tab);
+    prepare(E, m, xs[r], tab);
     xs[r] = tab;
   }
 }
@@ -456,20 +481,19 @@ static void emit_layer_step(Em *E, int l, int internal) {
   ensure_tables(E, &P, &Ly->hh, hs, B, B);
   EmLoop T;
   LLVMValueRef tile = tiles_begin(E, &P, &T);
-  LLVMValueRef toff = LLVMBuildMul(E->b, i64of(E, tile), em_i64(E, vl * 4), "");
+  LLVMValueRef toff = LLVMBuildMul(E->b, em_i64of(E, tile), em_i64(E, vl * 4), "");
   for (int r0 = 0; r0 < B; r0 += nx_max(E)) {
     int n = B - r0 < nx_max(E) ? B - r0 : nx_max(E);
     LLVMValueRef ai[4 * NX_MAX], ah[4 * NX_MAX];
-    MatIn in = mat_in(xs, r0, n);
-    emit_tile_matvec(E, &Ly->ih, tile, &in, ai);
-    in = mat_in(hs, r0, n);
-    emit_tile_matvec(E, &Ly->hh, tile, &in, ah);
+    MatIn in_ih = mat_in(E, &Ly->ih, xs, r0, n), in_hh = mat_in(E, &Ly->hh, hs, r0, n);
+    emit_tile_matvec(E, &Ly->ih, tile, &in_ih, ai);
+    emit_tile_matvec(E, &Ly->hh, tile, &in_hh, ah);
     for (int r = 0; r < n; r++) {
       LLVMValueRef pre[4];
       for (int q = 0; q < 4; q++) {
-        LLVMValueRef bias = em_load(E, E->vf, at(E, wptr(E, Ly->bias_off), tile, (size_t)4 * vl * 4, (size_t)q * vl * 4), 64);
-        pre[q] = LLVMBuildFAdd(E->b, LLVMBuildFAdd(E->b, bias, scaled(E, &Ly->ih, tile, q, ai[r * 4 + q]), ""),
-                               scaled(E, &Ly->hh, tile, q, ah[r * 4 + q]), "");
+        LLVMValueRef bias = em_load(E, E->vf, em_at(E, em_wptr(E, Ly->bias_off), tile, (size_t)4 * vl * 4, (size_t)q * vl * 4), 64);
+        pre[q] = LLVMBuildFAdd(E->b, LLVMBuildFAdd(E->b, bias, mat_output(E, &Ly->ih, tile, q, ai[r * 4 + q], &in_ih, r), ""),
+                               mat_output(E, &Ly->hh, tile, q, ah[r * 4 + q], &in_hh, r), "");
       }
       LLVMValueRef h = em_gep(E, hout[r0 + r], toff);
       emit_cell(E, pre, em_gep(E, cs[r0 + r], toff), &h, 1);
@@ -491,15 +515,15 @@ static void emit_dec_step(Em *E, int internal) {
   ensure_tables(E, &P, &p->dec, xs, B, 0);
   EmLoop T;
   LLVMValueRef tile = tiles_begin(E, &P, &T);
-  LLVMValueRef bias = em_load(E, E->vf, at(E, wptr(E, p->dec_bias_off), tile, (size_t)vl * 4, 0), 64);
+  LLVMValueRef bias = em_load(E, E->vf, em_at(E, em_wptr(E, p->dec_bias_off), tile, (size_t)vl * 4, 0), 64);
   for (int r0 = 0; r0 < B; r0 += nx_max(E)) {
     int n = B - r0 < nx_max(E) ? B - r0 : nx_max(E);
     LLVMValueRef acc[NX_MAX];
-    MatIn in = mat_in(xs, r0, n);
+    MatIn in = mat_in(E, &p->dec, xs, r0, n);
     emit_tile_matvec(E, &p->dec, tile, &in, acc);
     for (int r = 0; r < n; r++) {
-      LLVMValueRef out = at(E, arena_at(E, &P, p->a_logits + (size_t)(r0 + r) * (size_t)p->Vp * 4), tile, (size_t)vl * 4, 0);
-      em_store(E, LLVMBuildFAdd(E->b, bias, scaled(E, &p->dec, tile, 0, acc[r]), ""), out, 64);
+      LLVMValueRef out = em_at(E, arena_at(E, &P, p->a_logits + (size_t)(r0 + r) * (size_t)p->Vp * 4), tile, (size_t)vl * 4, 0);
+      em_store(E, LLVMBuildFAdd(E->b, bias, mat_output(E, &p->dec, tile, 0, acc[r], &in, r), ""), out, 64);
     }
   }
   tiles_end(E, &T);
@@ -518,12 +542,12 @@ typedef struct Gemm {
 /* Input τ's vector itself. */
 static LLVMValueRef gemm_vector(Em *E, const Phase *P, const Gemm *G, LLVMValueRef tau) {
   if (G->embed) return embedding_row(E, P, tau);
-  return at(E, arena_at(E, P, G->in_off), tau, G->in_stride, 0);
+  return em_at(E, arena_at(E, P, G->in_off), tau, G->in_stride, 0);
 }
 
-/* What the kernel reads for input τ: the vector, or its group table when the matrix is packed. */
+/* Where input τ is for the kernel: the vector, or its prepared scratch area. */
 static LLVMValueRef gemm_input(Em *E, const Phase *P, const Gemm *G, LLVMValueRef tau) {
-  return G->m->packed ? table_at(E, P, tau) : gemm_vector(E, P, G, tau);
+  return needs_prep(G->m) ? table_at(E, P, tau) : gemm_vector(E, P, G, tau);
 }
 
 /* Inputs tau .. tau + n - 1 (n constant) through one tile, results stored. */
@@ -535,15 +559,15 @@ static void gemm_block(Em *E, const Phase *P, const Gemm *G, LLVMValueRef tile, 
   LLVMValueRef taus[NX_MAX], acc[4 * NX_MAX];
   for (int r = 0; r < n; r++) {
     taus[r] = LLVMBuildAdd(E->b, tau, em_i32(E, r), "");
-    in.x[r] = gemm_input(E, P, G, taus[r]);
+    set_input(E, m, &in, r, gemm_input(E, P, G, taus[r]));
   }
   emit_tile_matvec(E, m, tile, &in, acc);
   for (int q = 0; q < m->gates; q++) {
-    LLVMValueRef bias = em_load(E, E->vf, at(E, wptr(E, G->bias_off), tile, (size_t)m->gates * vl * 4, (size_t)q * vl * 4), 64);
+    LLVMValueRef bias = em_load(E, E->vf, em_at(E, em_wptr(E, G->bias_off), tile, (size_t)m->gates * vl * 4, (size_t)q * vl * 4), 64);
     for (int r = 0; r < n; r++) {
-      LLVMValueRef out = at(E, arena_at(E, P, G->out_off + (size_t)q * G->out_gate_stride), taus[r], G->out_stride, 0);
-      out = at(E, out, tile, (size_t)vl * 4, 0);
-      em_store(E, LLVMBuildFAdd(E->b, bias, scaled(E, m, tile, q, acc[r * m->gates + q]), ""), out, 64);
+      LLVMValueRef out = em_at(E, arena_at(E, P, G->out_off + (size_t)q * G->out_gate_stride), taus[r], G->out_stride, 0);
+      out = em_at(E, out, tile, (size_t)vl * 4, 0);
+      em_store(E, LLVMBuildFAdd(E->b, bias, mat_output(E, m, tile, q, acc[r * m->gates + q], &in, r), ""), out, 64);
     }
   }
 }
@@ -551,11 +575,11 @@ static void gemm_block(Em *E, const Phase *P, const Gemm *G, LLVMValueRef tile, 
 static void emit_gemm(Em *E, const char *what, int layer, int internal, const Gemm *G) {
   Phase P = phase_begin(E, what, layer, internal);
   LLVMValueRef n = P.a;
-  if (G->m->packed) {
-    /* one table per input, built before the tiles so each tile reuses them */
+  if (needs_prep(G->m)) {
+    /* one prepared input per token, made before the tiles so each tile reuses them */
     EmLoop L;
     em_loop_begin(E, &L, em_i32(E, 0), n, 0, NULL, "tables");
-    emit_table(E, G->m, gemm_vector(E, &P, G, L.iv), table_at(E, &P, L.iv));
+    prepare(E, G->m, gemm_vector(E, &P, G, L.iv), table_at(E, &P, L.iv));
     em_loop_end(E, &L, em_i32(E, 1), NULL);
   }
   int nx = nx_max(E);
@@ -612,21 +636,47 @@ static void emit_layer_rec(Em *E, int l, int internal) {
   int vl = E->vl;
   size_t hbytes = (size_t)Ly->hp * 4;
   LLVMValueRef hs = by_parity(E, &P, Ly->h_off, P.b, 0), hout = by_parity(E, &P, Ly->h_off, P.b, 1);
-  LLVMValueRef xo = at(E, arena_at(E, &P, Ly->xout_off), P.a, hbytes, 0);
-  LLVMValueRef gates = at(E, arena_at(E, &P, p->a_gates), P.a, 4 * hbytes, 0);
+  LLVMValueRef xo = em_at(E, arena_at(E, &P, Ly->xout_off), P.a, hbytes, 0);
+  LLVMValueRef gates = em_at(E, arena_at(E, &P, p->a_gates), P.a, 4 * hbytes, 0);
   ensure_tables(E, &P, &Ly->hh, &hs, 1, 0);
   EmLoop T;
   LLVMValueRef tile = tiles_begin(E, &P, &T);
-  LLVMValueRef toff = LLVMBuildMul(E->b, i64of(E, tile), em_i64(E, vl * 4), "");
+  LLVMValueRef toff = LLVMBuildMul(E->b, em_i64of(E, tile), em_i64(E, vl * 4), "");
   LLVMValueRef acc[4], pre[4];
-  MatIn in = mat_in(&hs, 0, 1);
+  MatIn in = mat_in(E, &Ly->hh, &hs, 0, 1);
   emit_tile_matvec(E, &Ly->hh, tile, &in, acc);
   for (int q = 0; q < 4; q++) {
     LLVMValueRef g = em_load(E, E->vf, em_gep(E, em_gep(E, gates, em_i64(E, (long long)(q * hbytes))), toff), 64);
-    pre[q] = LLVMBuildFAdd(E->b, g, scaled(E, &Ly->hh, tile, q, acc[q]), "");
+    pre[q] = LLVMBuildFAdd(E->b, g, mat_output(E, &Ly->hh, tile, q, acc[q], &in, 0), "");
   }
   LLVMValueRef outs[2] = {em_gep(E, hout, toff), em_gep(E, xo, toff)};
   emit_cell(E, pre, em_gep(E, arena_at(E, &P, Ly->c_off), toff), outs, 2);
+  tiles_end(E, &T);
+  LLVMBuildRetVoid(E->b);
+}
+
+/* lstmc_probe<k> (test builds): matrix k alone on the input at a_probe_in, every tile's sums (INT8: the
+ * exact int32 acc_r) to a_probe_acc and outputs to a_probe_y, both [ntiles][gates][vl]. */
+static void emit_probe(Em *E, int k, int internal) {
+  const CpuPlan *p = E->p;
+  const CpuMat *m = cpu_plan_mat(p, k);
+  char what[32];
+  snprintf(what, sizeof what, "probe%d", k);
+  Phase P = phase_begin(E, what, -1, internal);
+  LLVMValueRef x = arena_at(E, &P, p->a_probe_in);
+  ensure_tables(E, &P, m, &x, 1, 0);
+  EmLoop T;
+  LLVMValueRef tile = tiles_begin(E, &P, &T);
+  MatIn in = mat_in(E, m, &x, 0, 1);
+  LLVMValueRef acc[4];
+  emit_tile_matvec(E, m, tile, &in, acc);
+  size_t vbytes = (size_t)E->vl * 4;
+  for (int q = 0; q < m->gates; q++) {
+    LLVMValueRef a = m->kernel == CPU_KERNEL_INT8 ? em_int_acc(E, m, tile, q, acc[q]) : acc[q];
+    em_store(E, a, em_at(E, arena_at(E, &P, p->a_probe_acc), tile, (size_t)m->gates * vbytes, (size_t)q * vbytes), 64);
+    em_store(E, mat_output(E, m, tile, q, acc[q], &in, 0),
+             em_at(E, arena_at(E, &P, p->a_probe_y), tile, (size_t)m->gates * vbytes, (size_t)q * vbytes), 64);
+  }
   tiles_end(E, &T);
   LLVMBuildRetVoid(E->b);
 }
@@ -662,12 +712,12 @@ int cpu_module_build(LLVMContextRef ctx, const CpuModuleSpec *s, LLVMModuleRef *
   E.mod = LLVMModuleCreateWithNameInContext("lstmc", ctx);
   E.b = LLVMCreateBuilderInContext(ctx);
 
-  E.fmuladd = intrinsic(&E, "llvm.fmuladd", &E.vf, 1);
-  E.floor_ = intrinsic(&E, "llvm.floor", &E.vf, 1);
+  E.fmuladd = em_intrinsic(&E, "llvm.fmuladd", &E.vf, 1);
+  E.floor_ = em_intrinsic(&E, "llvm.floor", &E.vf, 1);
   LLVMTypeRef gt[2] = {E.vf, LLVMVectorType(LLVMPointerType(E.tf, 0), (unsigned)E.vl)};
-  E.gather = intrinsic(&E, "llvm.masked.gather", gt, 2);
-  if (E.vl == 16 && E.t->avx512) E.permute = intrinsic(&E, "llvm.x86.avx512.permvar.sf.512", NULL, 0);
-  if (E.vl == 8 && E.t->avx2) E.permute = intrinsic(&E, "llvm.x86.avx2.permps", NULL, 0);
+  E.gather = em_intrinsic(&E, "llvm.masked.gather", gt, 2);
+  if (E.vl == 16 && E.t->avx512) E.permute = em_intrinsic(&E, "llvm.x86.avx512.permvar.sf.512", NULL, 0);
+  if (E.vl == 8 && E.t->avx2) E.permute = em_intrinsic(&E, "llvm.x86.avx2.permps", NULL, 0);
 
   if (s->blob) {
     /* the weights as one constant byte array, 64-byte aligned for the vector loads */
@@ -697,6 +747,7 @@ int cpu_module_build(LLVMContextRef ctx, const CpuModuleSpec *s, LLVMModuleRef *
     }
     emit_dec_gemm(&E, internal);
   }
+  for (int k = 0; p->probes && k < cpu_plan_nmats(p); k++) emit_probe(&E, k, internal);
   int st = s->prefix ? cpu_emit_api(&E, s) : 0;
   LLVMDisposeBuilder(E.b);
   if (st) {

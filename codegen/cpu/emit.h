@@ -35,6 +35,7 @@ typedef struct Em {
   LLVMValueRef fn;                      /* the function being built */
   LLVMValueRef fmuladd, floor_, gather, permute;
   LLVMValueRef vsigmoid, vtanh;         /* internal always-inline vector functions */
+  int baseline;                         /* em_function makes functions for any x86-64 CPU (the object's check) */
 } Em;
 
 /* Phase functions of the generated code: void f(i8* arena, i8* scratch, i32 begin, i32 end, i32 a, i32 b),
@@ -80,11 +81,49 @@ LLVMValueRef em_gep(Em *E, LLVMValueRef p8, LLVMValueRef off);
 LLVMValueRef em_load(Em *E, LLVMTypeRef ty, LLVMValueRef p8, unsigned align);
 void em_store(Em *E, LLVMValueRef v, LLVMValueRef p8, unsigned align);
 LLVMValueRef em_call(Em *E, LLVMValueRef fn, LLVMValueRef *args, unsigned n);
-/* A function with the target's attributes; internal when `internal`. */
+/* A function with the target's attributes (E->baseline: plain x86-64); internal when `internal`. */
 LLVMValueRef em_function(Em *E, const char *name, LLVMTypeRef ret, LLVMTypeRef *params, unsigned n, int internal);
 LLVMBasicBlockRef em_block(Em *E, const char *name);
 /* Declares an external C function (memset, exp, qsort, ...). */
 LLVMValueRef em_extern(Em *E, const char *name, LLVMTypeRef ret, LLVMTypeRef *params, unsigned n);
+
+/* p8 as a pointer to elt */
+LLVMValueRef em_as_ptr(Em *E, LLVMValueRef p8, LLVMTypeRef elt);
+/* the weights at blob offset off */
+LLVMValueRef em_wptr(Em *E, size_t off);
+/* an integer value sign-extended to i64 */
+LLVMValueRef em_i64of(Em *E, LLVMValueRef v);
+/* base + idx * scale + add, in bytes (idx any integer value) */
+LLVMValueRef em_at(Em *E, LLVMValueRef base, LLVMValueRef idx, size_t scale, size_t add);
+/* a float broadcast to vl lanes */
+LLVMValueRef em_splat(Em *E, LLVMValueRef s);
+/* <vl x i32> with every lane v */
+LLVMValueRef em_vconst_i32(Em *E, int v);
+/* the declaration of an LLVM intrinsic (types: its overloaded types, NULL when it has none) */
+LLVMValueRef em_intrinsic(Em *E, const char *name, LLVMTypeRef *types, unsigned n);
+
+/* ---- the kernels' inputs ---- */
+#define NX_MAX 4 /* inputs one pass over a tile serves */
+/* The inputs of a tile matvec: per input, what the kernel reads (a float vector, or a prepared input:
+ * cpu.h CpuMat.in_bytes), and for INT8 kernels the input's s_x (a float value). */
+typedef struct MatIn {
+  int n;
+  LLVMValueRef x[NX_MAX];
+  LLVMValueRef sx[NX_MAX];
+} MatIn;
+
+/* ---- integer and bf16 dot-product kernels (emit_int.c) ---- */
+/* Prepares input x (float*, m->cols floats) for an INT8 or BF16DOT matrix into the scratch area `slot`:
+ * INT8 — s_x (float) at slot + 0 and the quantized bytes at slot + 64 (ir/qdot.h steps 1-3; q + 128 for
+ * VNNI), in column order (dense) or group-table order (packed); BF16DOT — the hi and lo bf16 pairs. */
+void em_int_prepare(Em *E, const CpuMat *m, LLVMValueRef x, LLVMValueRef slot);
+/* One step (a quad of slots, or a pair for BF16DOT) of tile base tbase: acc[r * gates + q] += the dot
+ * products of every gate q with every input r (INT8: <vl x i32> sums; BF16DOT: <vl x float>). */
+void em_int_step(Em *E, const CpuMat *m, LLVMValueRef tbase, LLVMValueRef step, const MatIn *in, LLVMValueRef *acc);
+/* INT8: gate q's exact sums acc_r (the VNNI correction subtracted). */
+LLVMValueRef em_int_acc(Em *E, const CpuMat *m, LLVMValueRef tile, int q, LLVMValueRef acc);
+/* INT8: gate q's outputs ((float)acc_r * s_x) * scale_r (ir/qdot.h step 5). */
+LLVMValueRef em_int_output(Em *E, const CpuMat *m, LLVMValueRef tile, int q, LLVMValueRef acc, LLVMValueRef sx);
 
 /* Counted loops: iv runs over [start, end) by step with nv loop-carried values; between em_loop_begin and
  * em_loop_end the builder is in the body, L->iv and L->v[k] hold the current values; after em_loop_end it

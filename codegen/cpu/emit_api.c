@@ -2,6 +2,10 @@
  * and the vocabulary's token texts. Everything the object calls is in libc or libm (aligned_alloc, free,
  * memset, qsort, exp), so a program links it with `cc prog.c model.o -lm`.
  *
+ * x_new checks first that the running CPU has the features the object was compiled for (x_cpu_missing,
+ * from cpuid and XCR0): on another CPU it returns NULL instead of the program dying of SIGILL in the
+ * first vector instruction. The check, x_new, x_free and the token tables are plain x86-64 code.
+ *
  * The sampler is the runtime's (runtime/sample.c sample_token with support/rng.c's xoshiro256** seeded by
  * splitmix64), operation for operation and in the same order, so that an object and `lstmc generate`
  * given the same logits and seed draw the same tokens. */
@@ -12,6 +16,92 @@
 #include "codegen/cpu/emit.h"
 #include "support/alloc.h"
 #include "support/err.h"
+
+/* x_cpu_missing: cpuid and xgetbv, then the object's features (those of the target's string that
+ * cpu_features.c knows) one by one; the first one missing is returned by name. Plain x86-64 code. */
+static LLVMValueRef emit_cpu_check(Em *E, const CpuModuleSpec *s) {
+  LLVMBuilderRef b = E->b;
+  char name[160];
+  snprintf(name, sizeof name, "%s_cpu_missing", s->prefix);
+  E->baseline = 1;
+  LLVMValueRef fn = E->fn = em_function(E, name, E->tp8, NULL, 0, 0);
+  E->baseline = 0;
+  LLVMPositionBuilderAtEnd(b, em_block(E, "entry"));
+  int idx[128];
+  char *triple = LLVMGetDefaultTargetTriple();
+  int x86 = !strncmp(triple, "x86_64", 6);
+  LLVMDisposeMessage(triple);
+  int n = x86 ? cpu_features_required(E->t->features, idx, 128) : 0;
+  if (!n) {
+    LLVMBuildRet(b, LLVMConstNull(E->tp8));
+    return fn;
+  }
+  LLVMTypeRef r4[4] = {E->ti32, E->ti32, E->ti32, E->ti32}, in2[2] = {E->ti32, E->ti32};
+  LLVMTypeRef cpuid_t = LLVMFunctionType(LLVMStructTypeInContext(E->ctx, r4, 4, 0), in2, 2, 0);
+  LLVMValueRef cpuid = LLVMGetInlineAsm(cpuid_t, "cpuid", 5, "={ax},={bx},={cx},={dx},{ax},{cx}", 34, 1, 0, LLVMInlineAsmDialectATT, 0);
+  LLVMTypeRef r2[2] = {E->ti32, E->ti32};
+  LLVMTypeRef xgetbv_t = LLVMFunctionType(LLVMStructTypeInContext(E->ctx, r2, 2, 0), in2, 1, 0);
+  LLVMValueRef xgetbv = LLVMGetInlineAsm(xgetbv_t, "xgetbv", 6, "={ax},={dx},{cx}", 16, 1, 0, LLVMInlineAsmDialectATT, 0);
+#define CPUID(leaf, sub, out)                                                                              \
+  do {                                                                                                     \
+    LLVMValueRef a_[2] = {LLVMConstInt(E->ti32, (leaf), 0), em_i32(E, (sub))};                             \
+    LLVMValueRef r_ = LLVMBuildCall2(b, cpuid_t, cpuid, a_, 2, "");                                        \
+    for (unsigned k_ = 0; k_ < 4; k_++) (out)[k_] = LLVMBuildExtractValue(b, r_, k_, "");                  \
+  } while (0)
+  LLVMValueRef l0[4], l1[4], l7[4], l71[4], e0[4], e1[4];
+  CPUID(0, 0, l0);
+  CPUID(1, 0, l1);
+  CPUID(7, 0, l7);
+  CPUID(7, 1, l71);
+  CPUID(0x80000000u, 0, e0);
+  CPUID(0x80000001u, 0, e1);
+#undef CPUID
+  /* a leaf past the highest the CPU has reads as zeros */
+  LLVMValueRef zero = em_i32(E, 0);
+  LLVMValueRef has7 = LLVMBuildICmp(b, LLVMIntUGE, l0[0], em_i32(E, 7), "");
+  LLVMValueRef has71 = LLVMBuildAnd(b, has7, LLVMBuildICmp(b, LLVMIntUGE, l7[0], em_i32(E, 1), ""), "");
+  LLVMValueRef has81 = LLVMBuildICmp(b, LLVMIntUGE, e0[0], LLVMConstInt(E->ti32, 0x80000001u, 0), "");
+  LLVMValueRef words[CPU_CPUID_WORDS];
+  words[CPU_CPUID_1_ECX] = l1[2];
+  words[CPU_CPUID_1_EDX] = l1[3];
+  words[CPU_CPUID_7_EBX] = LLVMBuildSelect(b, has7, l7[1], zero, "");
+  words[CPU_CPUID_7_ECX] = LLVMBuildSelect(b, has7, l7[2], zero, "");
+  words[CPU_CPUID_7_EDX] = LLVMBuildSelect(b, has7, l7[3], zero, "");
+  words[CPU_CPUID_7_1_EAX] = LLVMBuildSelect(b, has71, l71[0], zero, "");
+  words[CPU_CPUID_81_ECX] = LLVMBuildSelect(b, has81, e1[2], zero, "");
+  words[CPU_CPUID_81_EDX] = LLVMBuildSelect(b, has81, e1[3], zero, "");
+  /* XCR0 exists when the OS enabled XSAVE (leaf 1 ECX bit 27, OSXSAVE) */
+  LLVMBasicBlockRef entry = LLVMGetInsertBlock(b), read = em_block(E, "xgetbv"), check = em_block(E, "check");
+  LLVMValueRef osxsave = LLVMBuildICmp(b, LLVMIntNE, LLVMBuildAnd(b, l1[2], em_i32(E, 1 << 27), ""), zero, "");
+  LLVMBuildCondBr(b, osxsave, read, check);
+  LLVMPositionBuilderAtEnd(b, read);
+  LLVMValueRef xarg = zero;
+  LLVMValueRef xr = LLVMBuildCall2(b, xgetbv_t, xgetbv, &xarg, 1, "");
+  LLVMValueRef xcr0_read = LLVMBuildExtractValue(b, xr, 0, "");
+  LLVMBuildBr(b, check);
+  LLVMPositionBuilderAtEnd(b, check);
+  LLVMValueRef xcr0 = LLVMBuildPhi(b, E->ti32, "xcr0");
+  LLVMValueRef xin[2] = {zero, xcr0_read};
+  LLVMBasicBlockRef xbb[2] = {entry, read};
+  LLVMAddIncoming(xcr0, xin, xbb, 2);
+  for (int k = 0; k < n; k++) {
+    const CpuFeature *f = cpu_feature(idx[k]);
+    LLVMValueRef bit = LLVMBuildAnd(b, LLVMBuildLShr(b, words[f->word], em_i32(E, f->bit), ""), em_i32(E, 1), "");
+    LLVMValueRef ok = LLVMBuildICmp(b, LLVMIntNE, bit, zero, "");
+    LLVMValueRef xm = LLVMConstInt(E->ti32, f->xcr0, 0);
+    ok = LLVMBuildAnd(b, ok, LLVMBuildICmp(b, LLVMIntEQ, LLVMBuildAnd(b, xcr0, xm, ""), xm, ""), "");
+    char gname[200];
+    snprintf(gname, sizeof gname, "lx_feature_%d", idx[k]);
+    LLVMValueRef text = LLVMBuildGlobalStringPtr(b, f->name, gname);
+    LLVMBasicBlockRef missing = em_block(E, "missing"), next = em_block(E, "next");
+    LLVMBuildCondBr(b, ok, next, missing);
+    LLVMPositionBuilderAtEnd(b, missing);
+    LLVMBuildRet(b, text);
+    LLVMPositionBuilderAtEnd(b, next);
+  }
+  LLVMBuildRet(b, LLVMConstNull(E->tp8));
+  return fn;
+}
 
 static LLVMValueRef api_fn(Em *E, const CpuModuleSpec *s, const char *what, LLVMTypeRef ret, LLVMTypeRef *params, unsigned n) {
   char name[160];
@@ -302,16 +392,27 @@ static void emit_step(Em *E, const CpuModuleSpec *s) {
 int cpu_emit_api(Em *E, const CpuModuleSpec *s) {
   LLVMBuilderRef b = E->b;
   const CpuPlan *p = E->p;
+  E->baseline = 1; /* the token tables need no state: usable before the CPU check */
   int rc = emit_vocab(E, s);
+  E->baseline = 0;
   if (rc) return rc;
   LLVMValueRef seed = emit_seed(E, s);
   emit_sample(E, s);
   emit_step(E, s);
+  LLVMValueRef check = emit_cpu_check(E, s);
 
-  /* x_new: a zeroed, 64-byte aligned state, seeded with 1 (the CLI's default seed) */
+  /* x_new: NULL on a CPU without the object's features (checked first, in plain x86-64 code, so that
+   * nothing else runs there); then a zeroed, 64-byte aligned state, seeded with 1 (the CLI's default seed) */
   LLVMTypeRef at[2] = {E->ti64, E->ti64};
   LLVMValueRef aligned_alloc_fn = em_extern(E, "aligned_alloc", E->tp8, at, 2);
+  E->baseline = 1;
   LLVMValueRef fn = api_fn(E, s, "new", E->tp8, NULL, 0);
+  E->baseline = 0;
+  LLVMBasicBlockRef cpu_ok = em_block(E, "cpu_ok"), cpu_bad = em_block(E, "cpu_bad");
+  LLVMBuildCondBr(b, LLVMBuildIsNull(b, em_call(E, check, NULL, 0), ""), cpu_ok, cpu_bad);
+  LLVMPositionBuilderAtEnd(b, cpu_bad);
+  LLVMBuildRet(b, LLVMConstNull(E->tp8));
+  LLVMPositionBuilderAtEnd(b, cpu_ok);
   LLVMValueRef args[2] = {em_i64(E, 64), em_i64(E, (long long)p->arena_size)};
   LLVMValueRef st = em_call(E, aligned_alloc_fn, args, 2);
   LLVMBasicBlockRef ok = em_block(E, "ok"), bad = em_block(E, "bad");
@@ -333,7 +434,9 @@ int cpu_emit_api(Em *E, const CpuModuleSpec *s) {
   LLVMBuildRetVoid(b);
 
   LLVMValueRef free_fn = em_extern(E, "free", E->tvoid, &E->tp8, 1);
+  E->baseline = 1; /* x_free(NULL) after a failed x_new must run anywhere */
   fn = api_fn(E, s, "free", E->tvoid, &E->tp8, 1);
+  E->baseline = 0;
   st = LLVMGetParam(fn, 0);
   em_call(E, free_fn, &st, 1);
   LLVMBuildRetVoid(b);

@@ -55,6 +55,7 @@ typedef struct CpuExec {
   CpuPhaseFn *step;           /* [nlayers + 1]: the layers, then the decoder */
   CpuPhaseFn *ih, *rec;       /* [nlayers] (scoring) */
   CpuPhaseFn dec_gemm;
+  CpuPhaseFn *probe;          /* [matrices] (test builds) */
   Pool *pool;
   int nthreads;               /* threads in the pool */
   int active;                 /* threads running jobs now: nthreads, or 1 when that was faster */
@@ -81,6 +82,7 @@ static void cpu_destroy(Executor *e) {
   lx_free(x->step);
   lx_free(x->ih);
   lx_free(x->rec);
+  lx_free(x->probe);
   lx_free(x->blob_mem);
   lx_free(x->arena_mem);
   lx_free(x);
@@ -261,15 +263,20 @@ static int lookup_phases(CpuExec *x) {
     cpu_phase_name(name, sizeof name, l < p->nlayers ? "step" : "dec_step", l < p->nlayers ? l : -1);
     st = cpu_jit_lookup(x->jit, name, (void **)&x->step[l]);
   }
-  if (!p->chunk) return st;
-  for (int l = 0; l < p->nlayers && !st; l++) {
+  for (int l = 0; p->chunk && l < p->nlayers && !st; l++) {
     cpu_phase_name(name, sizeof name, "ih", l);
     if ((st = cpu_jit_lookup(x->jit, name, (void **)&x->ih[l]))) break;
     cpu_phase_name(name, sizeof name, "rec", l);
     st = cpu_jit_lookup(x->jit, name, (void **)&x->rec[l]);
   }
   cpu_phase_name(name, sizeof name, "dec_gemm", -1);
-  if (!st) st = cpu_jit_lookup(x->jit, name, (void **)&x->dec_gemm);
+  if (p->chunk && !st) st = cpu_jit_lookup(x->jit, name, (void **)&x->dec_gemm);
+  for (int k = 0; x->probe && k < cpu_plan_nmats(p) && !st; k++) {
+    char what[32];
+    snprintf(what, sizeof what, "probe%d", k);
+    cpu_phase_name(name, sizeof name, what, -1);
+    st = cpu_jit_lookup(x->jit, name, (void **)&x->probe[k]);
+  }
   return st;
 }
 
@@ -288,7 +295,7 @@ static int pick_threads(const CpuPlan *p, int asked) {
   return n > most ? (int)most : n;
 }
 
-int cpu_exec_create_for(const Graph *g, const ExecOptions *o, const CpuTarget *t, Executor **out) {
+static int exec_create(const Graph *g, const ExecOptions *o, const CpuTarget *t, int probes, Executor **out) {
   *out = NULL;
   int batch = o->batch > 0 ? o->batch : 1;
   if (batch > CPU_MAX_BATCH)
@@ -304,7 +311,7 @@ int cpu_exec_create_for(const Graph *g, const ExecOptions *o, const CpuTarget *t
   if (st) goto fail;
   x->nthreads = pick_threads(probe, o->threads);
   cpu_plan_free(probe);
-  if ((st = cpu_plan_make(g, t, batch, batch == 1 ? CPU_CHUNK : 0, x->nthreads, &x->plan))) goto fail;
+  if ((st = cpu_plan_make_probed(g, t, batch, batch == 1 ? CPU_CHUNK : 0, x->nthreads, probes, &x->plan))) goto fail;
   const CpuPlan *p = x->plan;
   if ((st = lx_check_mem((uint64_t)p->blob_size + p->arena_size, "the cpu backend's repacked weights and state"))) goto fail;
   int huge = p->blob_size >= (8u << 20);
@@ -314,7 +321,8 @@ int cpu_exec_create_for(const Graph *g, const ExecOptions *o, const CpuTarget *t
   x->step = lx_calloc((size_t)p->nlayers + 1, sizeof *x->step);
   x->ih = lx_calloc((size_t)p->nlayers, sizeof *x->ih);
   x->rec = lx_calloc((size_t)p->nlayers, sizeof *x->rec);
-  if (!x->blob || !x->arena || !x->step || !x->ih || !x->rec) {
+  x->probe = probes ? lx_calloc((size_t)cpu_plan_nmats(p), sizeof *x->probe) : NULL;
+  if (!x->blob || !x->arena || !x->step || !x->ih || !x->rec || (probes && !x->probe)) {
     st = lx_nomem("creating the cpu executor");
     goto fail;
   }
@@ -343,6 +351,39 @@ int cpu_exec_create_for(const Graph *g, const ExecOptions *o, const CpuTarget *t
 fail:
   cpu_destroy(&x->base);
   return st;
+}
+
+int cpu_exec_create_for(const Graph *g, const ExecOptions *o, const CpuTarget *t, Executor **out) {
+  return exec_create(g, o, t, 0, out);
+}
+
+int cpu_exec_create_probed(const Graph *g, const ExecOptions *o, const CpuTarget *t, Executor **out) {
+  return exec_create(g, o, t, 1, out);
+}
+
+const CpuPlan *cpu_exec_plan(const Executor *e) {
+  LX_ASSERT(e->vt == &cpu_exec_vtbl);
+  return ((const CpuExec *)e)->plan;
+}
+
+int cpu_exec_probe(Executor *e, int k, const float *x, int32_t *acc, float *y) {
+  CpuExec *c = (CpuExec *)e;
+  LX_ASSERT(e->vt == &cpu_exec_vtbl && c->probe && k >= 0 && k < cpu_plan_nmats(c->plan));
+  const CpuPlan *p = c->plan;
+  const CpuMat *m = cpu_plan_mat(p, k);
+  memcpy(c->arena + p->a_probe_in, x, (size_t)m->cols * sizeof(float));
+  c->probe[k](c->arena, scratch_of(c, 0), 0, (int32_t)m->ntiles, 0, 0);
+  const int32_t *pa = (const int32_t *)(const void *)(c->arena + p->a_probe_acc);
+  const float *py = (const float *)(const void *)(c->arena + p->a_probe_y);
+  for (int64_t tile = 0; tile < m->ntiles; tile++)
+    for (int q = 0; q < m->gates; q++)
+      for (int u = 0; u < p->vl && tile * p->vl + u < m->units; u++) {
+        size_t lane = ((size_t)tile * (size_t)m->gates + (size_t)q) * (size_t)p->vl + (size_t)u;
+        int64_t row = q * m->units + tile * p->vl + u;
+        if (acc && m->kernel == CPU_KERNEL_INT8) acc[row] = pa[lane];
+        y[row] = py[lane];
+      }
+  return 0;
 }
 
 static int cpu_create(const Graph *g, const ExecOptions *o, Executor **out) {

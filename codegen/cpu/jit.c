@@ -22,6 +22,7 @@ static pthread_once_t llvm_once = PTHREAD_ONCE_INIT;
 static void llvm_init(void) {
   LLVMInitializeNativeTarget();
   LLVMInitializeNativeAsmPrinter();
+  LLVMInitializeNativeAsmParser(); /* the objects' CPU check is inline assembly (cpuid, xgetbv) */
 }
 
 int cpu_llvm_error(LLVMErrorRef e, const char *what) {
@@ -48,8 +49,16 @@ static int target_set(CpuTarget *t, const char *cpu, const char *features) {
   t->avx512 = feature_on(features, "+avx512f");
   t->avx2 = feature_on(features, "+avx2");
   t->vl = t->avx512 ? 16 : 8;
+  int bw = t->avx512 && feature_on(features, "+avx512bw"), vnni512 = bw && feature_on(features, "+avx512vnni");
+  if (t->vl == 16) t->dot = vnni512 ? CPU_DOT_VNNI : bw ? CPU_DOT_MADD : CPU_DOT_PORTABLE;
+  else if (feature_on(features, "+avxvnni") || (vnni512 && feature_on(features, "+avx512vl"))) t->dot = CPU_DOT_VNNI;
+  else t->dot = t->avx2 ? CPU_DOT_MADD : CPU_DOT_PORTABLE;
+  t->vbmi = bw && feature_on(features, "+avx512vbmi");
+  t->bf16dot = bw && feature_on(features, "+avx512bf16");
   return 0;
 }
+
+const char *cpu_dot_name(int dot) { return dot == CPU_DOT_VNNI ? "vnni" : dot == CPU_DOT_MADD ? "madd" : "portable"; }
 
 int cpu_target_host(CpuTarget *t) {
   pthread_once(&llvm_once, llvm_init);

@@ -43,8 +43,14 @@ static int write_header(const CpuCompileOptions *o, const Graph *g, const CpuPla
   sb_printf(&sb, "#define %s_PRIME_TOKEN %d /* what `lstmc generate` starts from without --prime */\n\n", up, prime);
   sb_printf(&sb,
             "typedef struct %s %s;\n\n"
-            "/* A new state: zero recurrent state, sampler seeded with 1. NULL when out of memory. Free it with\n"
-            " * %s_free. */\n"
+            "/* NULL when this CPU has every feature the object was compiled for; otherwise the name of the first\n"
+            " * one it lacks (\"avx512vnni\", ...), as cpuid and the OS's enabled register state (XCR0) say. The\n"
+            " * other functions of a state need those features: on such a CPU %s_new returns NULL instead of the\n"
+            " * program dying of an illegal instruction. (Checked: the features lstmc knows in the object's feature\n"
+            " * list; a CPU named without a feature list implies features that are not checked.) */\n"
+            "const char *%s_cpu_missing(void);\n"
+            "/* A new state: zero recurrent state, sampler seeded with 1. NULL when out of memory, or when the CPU\n"
+            " * lacks a feature (%s_cpu_missing says which). Free it with %s_free. */\n"
             "%s *%s_new(void);\n"
             "/* Frees a state. Accepts NULL. */\n"
             "void %s_free(%s *s);\n"
@@ -64,7 +70,7 @@ static int write_header(const CpuCompileOptions *o, const Graph *g, const CpuPla
             "/* The id of a vocabulary token given by its exact text (a byte, a UTF-8 code point, a word,\n"
             " * \"<eos>\"), or -1. */\n"
             "int32_t %s_token_id(const char *text, size_t len);\n\n",
-            x, x, x, x, x, x, x, x, x, (long long)p->V, up, x, x, x, x, x, x, x, x);
+            x, x, x, x, x, x, x, x, x, x, x, x, (long long)p->V, up, x, x, x, x, x, x, x, x);
   sb_printf(&sb, "#ifdef __cplusplus\n}\n#endif\n#endif\n");
   int st = sb.failed ? lx_nomem("writing the header") : write_file(o->header_path, sb.data, sb.len);
   sb_free(&sb);

@@ -54,9 +54,15 @@ BLOCK_GETTER(nu)
 BLOCK_GETTER(res)
 BLOCK_GETTER(blob_off)
 
-static void emit_rows_dot(StrBuf *sb, const CudaFmt *f, const char *blob_args, const char *tail) {
-  sb_printf(sb, "lx_rows_dot(%s, %s, %d, %d, %d, %d, %s, k0, k1, kstep, gtab, x, xs, nb, scale, %s);", enc_const(f->enc),
-            layout_const(f->layout), f->nslots, f->mask_off, f->sel_off, f->ngroups, blob_args, tail);
+/* The call computing rows k0, k1, ... of a weight role with `cols` inputs: lx_rows_dot, or lx_rows_qdot
+ * (which also takes cols) for int8 activations. */
+static void emit_rows_dot(StrBuf *sb, const CudaFmt *f, int cols, const char *blob_args, const char *tail) {
+  if (f->act_bits)
+    sb_printf(sb, "lx_rows_qdot(%s, %s, %d, %d, %d, %d, %d, %s, k0, k1, kstep, gtab, x, xs, nb, scale, %s);", enc_const(f->enc),
+              layout_const(f->layout), f->nslots, cols, f->mask_off, f->sel_off, f->ngroups, blob_args, tail);
+  else
+    sb_printf(sb, "lx_rows_dot(%s, %s, %d, %d, %d, %d, %s, k0, k1, kstep, gtab, x, xs, nb, scale, %s);", enc_const(f->enc),
+              layout_const(f->layout), f->nslots, f->mask_off, f->sel_off, f->ngroups, blob_args, tail);
 }
 
 static void emit_constants(StrBuf *sb, const CudaPlan *p) {
@@ -75,7 +81,8 @@ static void emit_constants(StrBuf *sb, const CudaPlan *p) {
   sb_printf(sb, "#define LX_XREG %d\n", cuda_plan_xreg(p->threads));
   sb_printf(sb, "#define LX_DEC_BIAS_OFF %d\n#define LX_DEC_SCALE_OFF %d\n#define LX_DEC_G_OFF %d\n", p->dec_bias_off,
             p->dec_scale_off, p->dec_g_off);
-  sb_printf(sb, "#define LX_DEC_ROWS_OFF %d\n#define LX_DEC_REC %d\n", p->dec_rows_off, p->dec.rec);
+  sb_printf(sb, "#define LX_DEC_ROWS_OFF %d\n#define LX_DEC_REC %d\n#define LX_DEC_INT8 %d\n", p->dec_rows_off, p->dec.rec,
+            p->dec.act_bits != 0);
   emit_int_array(sb, "int", "lx_H", p->nl, p, get_H);
   emit_int_array(sb, "int", "lx_I", p->nl, p, get_I);
   emit_int_array(sb, "int", "lx_nblk", p->nl, p, get_nblk);
@@ -105,17 +112,19 @@ static void emit_dispatch(StrBuf *sb, const CudaPlan *p) {
     sb_printf(sb, "LX_FN void lx_rows_%s%s {\n  switch (layer) {\n", role ? "ih" : "hh", sig);
     for (int l = role; l < p->nl; l++) {
       const CudaLayerPlan *L = &p->layers[l];
-      sb_printf(sb, "  case %d: /* %s %s [%d, %d] */\n    ", l, role ? L->w_ih->name : L->w_hh->name,
-                format_name(role ? L->ih.layout : L->hh.layout, role ? L->ih.enc : L->hh.enc), 4 * L->H, role ? L->I : L->H);
-      emit_rows_dot(sb, role ? &L->ih : &L->hh, "sm, gb, res, off0, rec_step", "(const float *)0, out, LX_GSTRIDE, 0");
+      sb_printf(sb, "  case %d: /* %s %s%s [%d, %d] */\n    ", l, role ? L->w_ih->name : L->w_hh->name,
+                format_name(role ? L->ih.layout : L->hh.layout, role ? L->ih.enc : L->hh.enc),
+                (role ? L->ih.act_bits : L->hh.act_bits) ? " act_bits=8" : "", 4 * L->H, role ? L->I : L->H);
+      emit_rows_dot(sb, role ? &L->ih : &L->hh, role ? L->I : L->H, "sm, gb, res, off0, rec_step", "(const float *)0, out, LX_GSTRIDE, 0");
       sb_puts(sb, "\n    break;\n");
     }
     sb_puts(sb, "  default:\n    break;\n  }\n}\n");
   }
-  sb_printf(sb, "/* %s %s [%d, %d] */\n", p->w_dec->name, format_name(p->dec.layout, p->dec.enc), p->V, p->hlast);
+  sb_printf(sb, "/* %s %s%s [%d, %d] */\n", p->w_dec->name, format_name(p->dec.layout, p->dec.enc), p->dec.act_bits ? " act_bits=8" : "",
+            p->V, p->hlast);
   sb_puts(sb, "LX_FN void lx_rows_dec(const unsigned char *gb, int k0, int k1, int kstep, const int *gtab, const float *x, int xs,\n"
               "                       int nb, const float *scale, const float *bias, float *out) {\n  ");
-  emit_rows_dot(sb, &p->dec, "(const unsigned char *)0, gb, 0, LX_DEC_ROWS_OFF, LX_DEC_REC", "bias, out, LX_V, 1");
+  emit_rows_dot(sb, &p->dec, p->hlast, "(const unsigned char *)0, gb, 0, LX_DEC_ROWS_OFF, LX_DEC_REC", "bias, out, LX_V, 1");
   sb_puts(sb, "\n}\n\n");
 }
 
@@ -182,7 +191,7 @@ int cuda_codegen_header(const CudaPlan *p, const char *model_name, const char *g
             " *     dynamic shared memory (raise CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES first); zero the\n"
             " *     flags buffer before every launch; after it, a non-zero flags[LSTMC_FLAG_ERR] means a timed-out wait.\n"
             " *   lx_logprob: scoring, grid T blocks of 256 threads, 3072 bytes of shared memory, after\n"
-            " *     logits[T][V] = hout[T][H_last] * W_dec^T (no bias; the kernel adds it).\n"
+            " *     logits[T][V] = hout[T][H_last] * W_dec^T (no bias; the kernel adds it)%s.\n"
             " *   lx_sample_test: the device sampler alone (1 block, LSTMC_SAMPLE_TEST_SMEM bytes).\n"
             " * Buffers (LxParams fields; sizes in elements): blob LSTMC_BLOB_BYTES and dec LSTMC_DEC_BYTES bytes\n"
             " *   (`lstmc compile --blob` writes both, blob first; layout in codegen/cuda/cuda_plan.h), table\n"
@@ -192,7 +201,10 @@ int cuda_codegen_header(const CudaPlan *p, const char *model_name, const char *g
             " *   rng 4 x u64 (GEN; xoshiro256** state), tokbuf [T + 1] and gen_out [T] ints (GEN), hout, targets,\n"
             " *   logprob (SCORE), scratch LSTMC_SAMPLE_SCRATCH_BYTES bytes when LSTMC_SAMPLE_IN_SMEM is 0.\n"
             " */\n",
-            LSTMC_VERSION, model_name, kernels);
+            LSTMC_VERSION, model_name, kernels,
+            p->dec.act_bits ? ", which the decoder's int8 activations make\n"
+                              " *     with lx_dec_qscore (grid T blocks of LSTMC_THREADS threads, 4 * LSTMC_HLAST bytes of shared memory)"
+                            : "");
   sb_printf(&sb, "#ifndef %s\n#define %s\n\n", guard, guard);
   sb_printf(&sb, "#define LSTMC_KERNEL_B1 \"%s\"\n", kb1);
   if (p->bmax > 1) sb_printf(&sb, "#define LSTMC_KERNEL_BATCH \"%s\"\n#define LSTMC_BATCH %d\n", kbb, p->bmax);

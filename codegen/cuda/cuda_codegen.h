@@ -10,6 +10,8 @@
  *                             grid = plan->nb blocks, plan->threads threads, plan->sm_bytes of dynamic
  *                             shared memory, launched cooperatively (all blocks resident);
  *   lx_logprob                SCORE: one block of 256 threads per step, 256 * 12 bytes of shared memory;
+ *   lx_dec_qscore             SCORE with a decoder that has int8 activations (only then): the logits of
+ *                             one step per block, plan->threads threads, 4 * H_last bytes of shared memory;
  *   lx_sample_test            the sampler alone, one block, LX_SAMPLE_TEST_SMEM bytes. */
 #ifndef LSTMC_CODEGEN_CUDA_CODEGEN_H
 #define LSTMC_CODEGEN_CUDA_CODEGEN_H

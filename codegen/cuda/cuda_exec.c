@@ -5,8 +5,10 @@
  *    the decoder over the chunk and the log-probability kernel;
  *  - generate: decoder and sampler on the device, chunks of up to `tmax` tokens per launch, no host round
  *    trip per token; the same tokens as the reference sampler for the same seed.
- * Layer 0's input projection is a table [V][4 H] = embedding · W_ih^T made once with cuBLAS, so the
- * persistent kernel gathers one row per token instead of multiplying.
+ * Layer 0's input projection is a table [V][4 H] = embedding · W_ih^T made once with cuBLAS (on the host
+ * by ir/qdot when W_ih has int8 activations), so the persistent kernel gathers one row per token instead
+ * of multiplying. A scoring decoder with int8 activations runs the integer kernel lx_dec_qscore instead of
+ * the GEMM.
  *
  * LSTMC_CUDA_CHECK=1 poisons every output buffer (NaN) before each launch and fails if any element
  * survives, and poisons the ring buffers once, so a read of something never written shows up as NaN.
@@ -19,6 +21,7 @@
 #include <string.h>
 
 #include "codegen/cuda/cuda_codegen.h"
+#include "ir/qdot.h"
 #include "support/alloc.h"
 #include "support/err.h"
 #include "support/rng.h"
@@ -30,7 +33,7 @@ typedef struct CudaExec {
   CudaDev *dev;
   CudaPlan *plan;
   int batch, check, tmax;
-  void *k_batch, *k_one, *k_logprob;
+  void *k_batch, *k_one, *k_logprob, *k_dec_q; /* k_dec_q: scoring decoder with int8 activations */
   CUdeviceptr blob, dec, table, wdec, hstate, cstate, ring, flags, tokens, tokbuf, hout, logits, logprob, targets,
       gen_out, rng, scratch;
   double *lp;      /* [tmax] */
@@ -174,9 +177,9 @@ static int cuda_score(Executor *e, const int32_t *tokens, int64_t n, double *nll
     p.dec_from = T;
     if ((st = run_persistent(x, x->k_one, &p))) break;
     /* logits[T][V] = hout[T][H] · W_dec^T: column-major, C (V x T) = A^T (V x H) · B (H x T) */
-    if ((st = d->ops->gemm(d, CUBLAS_OP_T, CUBLAS_OP_N, pl->V, T, pl->hlast, x->wdec, pl->hlast, x->hout, pl->hlast,
-                           x->logits, pl->V)))
-      break;
+    if (x->k_dec_q) st = d->ops->launch(d, x->k_dec_q, T, pl->threads, (pl->hlast * 4 + 15) & ~15, 0, &p);
+    else st = d->ops->gemm(d, CUBLAS_OP_T, CUBLAS_OP_N, pl->V, T, pl->hlast, x->wdec, pl->hlast, x->hout, pl->hlast, x->logits, pl->V);
+    if (st) break;
     if ((st = d->ops->launch(d, x->k_logprob, T, CUDA_LOGPROB_THREADS, CUDA_LOGPROB_THREADS * 12, 0, &p))) break;
     if ((st = d->ops->d2h(d, x->lp, x->logprob, (size_t)T * sizeof(double)))) break;
     for (int t = 0; t < T; t++) {
@@ -237,11 +240,38 @@ static int cuda_generate(Executor *e, const ExecGenRequest *r) {
   return 0;
 }
 
+/* The layer-0 table with int8 activations: y = W_ih · embedding row by ir/qdot's arithmetic, per token. */
+static int build_qtable(CudaExec *x) {
+  const CudaPlan *pl = x->plan;
+  const Tensor *w = pl->w_ih0;
+  int64_t rows = w->rows, E = w->cols;
+  float *table = lx_malloc((size_t)pl->V * (size_t)rows * sizeof *table), *e = lx_malloc((size_t)E * sizeof *e);
+  int8_t *q = lx_malloc((size_t)E);
+  int st = !table || !e || !q ? lx_nomem("building the layer-0 table") : 0;
+  for (int64_t v = 0; !st && v < pl->V; v++) {
+    tensor_row_to_f32(pl->w_embed, v, e);
+    qdot_matvec(w, q, qdot_quantize(e, E, q), table + (size_t)v * (size_t)rows);
+  }
+  if (!st) st = x->dev->ops->h2d(x->dev, x->table, table, (size_t)pl->V * (size_t)rows * sizeof *table);
+  lx_free(table);
+  lx_free(e);
+  lx_free(q);
+  return st;
+}
+
 /* The layer-0 table (embedding · W_ih^T, one row per token) and the dense fp32 decoder for scoring. */
 static int build_tables(CudaExec *x) {
   CudaDev *d = x->dev;
   const CudaPlan *pl = x->plan;
   int H0 = pl->layers[0].H, E = pl->E, st;
+  if (pl->w_ih0->act_bits) {
+    if ((st = build_qtable(x))) return st;
+    if (x->k_dec_q) return 0;
+    float *wd = tensor_to_f32(pl->w_dec);
+    st = wd ? d->ops->h2d(d, x->wdec, wd, (size_t)pl->V * pl->hlast * 4) : LSTMC_ERR_NOMEM;
+    lx_free(wd);
+    return st;
+  }
   float *emb = tensor_to_f32(pl->w_embed), *w0 = tensor_to_f32(pl->w_ih0), *wd = tensor_to_f32(pl->w_dec);
   CUdeviceptr demb = 0, dw0 = 0;
   if (!emb || !w0 || !wd) {
@@ -299,7 +329,8 @@ int cuda_exec_create_on(const Graph *g, const ExecOptions *o, CudaDev *dev, Exec
   cuda_kernel_name(x->batch, kb, sizeof kb);
   cuda_kernel_name(1, k1, sizeof k1);
   if ((st = dev->ops->kernel(dev, kb, pl->sm_bytes, &x->k_batch)) || (st = dev->ops->kernel(dev, k1, pl->sm_bytes, &x->k_one)) ||
-      (st = dev->ops->kernel(dev, "lx_logprob", CUDA_LOGPROB_THREADS * 12, &x->k_logprob)))
+      (st = dev->ops->kernel(dev, "lx_logprob", CUDA_LOGPROB_THREADS * 12, &x->k_logprob)) ||
+      (pl->dec.act_bits && (st = dev->ops->kernel(dev, "lx_dec_qscore", (pl->hlast * 4 + 15) & ~15, &x->k_dec_q))))
     goto fail;
 
   /* steps per launch: bounded by the [T][V] logits of a scoring chunk (256 MB); LSTMC_CUDA_CHUNK makes it

@@ -43,6 +43,7 @@ static int fmt_of(const Tensor *t, CudaFmt *f) {
   memset(f, 0, sizeof *f);
   f->layout = t->layout;
   f->enc = t->enc;
+  f->act_bits = t->act_bits;
   if (t->nslots > (1 << 24) || t->cols > (1 << 24))
     return lx_fail(LSTMC_ERR_UNSUPPORTED, "cuda: tensor '%s' has %lld columns (at most %d)", t->name, (long long)t->cols, 1 << 24);
   f->nslots = (int)t->nslots;

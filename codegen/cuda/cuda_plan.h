@@ -33,6 +33,7 @@ typedef struct CudaDeviceInfo {
 /* The byte layout of one row record of a weight tensor. */
 typedef struct CudaFmt {
   int layout, enc;
+  int act_bits;          /* 8: int8 activations (ir/qdot.h), the kernels' integer path */
   int nslots;            /* value slots per row: cols, or groups when packed */
   int ngroups, ngcols;   /* packed: groups and columns in groups */
   int scaled;            /* a per-row scale */

@@ -179,6 +179,152 @@ LX_FN void lx_rows_dot(const int enc, const int layout, const int nslots, const 
   }
 }
 
+/* ---- int8 activations (ir/qdot.h) ------------------------------------------------------------------- */
+
+/* A matrix with act_bits = 8 multiplies exactly as ir/qdot.c does: per stream, amax of the whole input
+ * vector (each warp finds it itself: a pass over x in shared memory costs less than a barrier), inv =
+ * 127 / amax and s_x = amax / 127 (IEEE divisions: --prec-div), q_c = clamp(rint(x_c · inv), ±127) with
+ * NaN (0 · inf) → 0; exact int32 sums of level · q_c; then y = (float)acc · s_x · scale in that order,
+ * never fused with the bias that follows (lx_fmul_rn). Each lane sums its slots in an int, and the warp
+ * adds them in two exact float halves (an int has no shuffle in the emulator's interface, and halves of
+ * 16 bits add exactly in floats), modulo 2^32 like the reference's int32. */
+
+LX_FN int lx_quant(const float x, const float inv) {
+  float v = rintf(lx_fmul_rn(x, inv));
+  v = v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v;
+  return v != v ? 0 : (int)v;
+}
+
+/* inv and s_x of nb vectors of n floats (stride xs), computed by one warp; every lane gets them. */
+LX_FN void lx_quant_scales(const float *x, const int xs, const int n, const int nb, float *inv, float *sx) {
+  const int lane = LX_TID & 31;
+  for (int b = 0; b < nb; b++) {
+    float m = 0.0f;
+    for (int c = lane; c < n; c += 32) {
+      const float a = fabsf(x[b * xs + c]);
+      m = a > m ? a : m;
+    }
+    for (int k = 16; k > 0; k >>= 1) {
+      const float o = lx_shfl_xor(m, k);
+      m = o > m ? o : m;
+    }
+    inv[b] = 127.0f / m;
+    sx[b] = m / 127.0f;
+  }
+}
+
+/* The warp's total of one int per lane, modulo 2^32, in every lane. */
+LX_FN int lx_warp_sum_i(const int v) {
+  float hi = (float)(v >> 16), lo = (float)(v & 0xffff); /* |hi| <= 2^15, lo < 2^16: 32 of each add exactly */
+  for (int k = 16; k > 0; k >>= 1) {
+    hi += lx_shfl_xor(hi, k);
+    lo += lx_shfl_xor(lo, k);
+  }
+  return (int)((unsigned)(int)hi * 65536u + (unsigned)(int)lo);
+}
+
+/* acc[b] = Σ_slots level(s) · q_b[column(s)] for one row, by one warp (every lane returns the totals): the
+ * integer twin of lx_row_dot, quantizing each input as it reads it. */
+LX_FN void lx_row_qdot(const int enc, const int layout, const int nslots, const int mask_off, const int sel_off,
+                       const int ngroups, const unsigned char *rec, const int *gtab, const float *x, const int xs,
+                       const int nb, const float *inv, int *acc) {
+  const int lane = LX_TID & 31;
+  for (int b = 0; b < LX_BMAX; b++) acc[b] = 0;
+  LX_UNROLL(unroll 1)
+  for (int s = lane; s < nslots; s += 32) {
+    int col = s;
+    if (layout == LX_LAYOUT_PACKED) {
+      const unsigned sel = rec[sel_off + s];
+      if (sel == LX_SEL_EMPTY) continue;
+      col = gtab[ngroups + 1 + gtab[s] + (int)sel];
+    } else if (layout == LX_LAYOUT_MASKED) {
+      if (!lx_mask_get(rec + mask_off, (unsigned long)s)) continue;
+    }
+    const int w = (int)lx_decode_level(enc, rec, (unsigned long)s);
+    for (int b = 0; b < nb; b++) acc[b] += w * lx_quant(x[b * xs + col], inv[b]);
+  }
+  for (int b = 0; b < nb; b++) acc[b] = lx_warp_sum_i(acc[b]);
+}
+
+/* Lane 0's results for row k of nb streams: y = (float)acc · s_x · scale (+ bias), stored. */
+LX_FN void lx_rows_store_q(const int *acc, const int nb, const int k, const float *sx, const float *scale, const float *bias,
+                           float *out, const int ostride, const int out_global) {
+  for (int b = 0; b < nb; b++) {
+    float r = lx_fmul_rn(lx_fmul_rn((float)acc[b], sx[b]), scale[k]);
+    if (bias) r += bias[k];
+    if (out_global) LX_ST(&out[b * ostride + k], r);
+    else out[b * ostride + k] = r;
+  }
+}
+
+/* lx_rows_dot for a matrix with int8 activations (the same arguments, and cols: the length of the input
+ * vectors, over which amax runs even where a packed matrix has no group; scale is always there). Dense q8
+ * rows keep each lane's quantized inputs in registers, four bytes to an int, for all the warp's rows, and
+ * multiply them by the row's bytes with dp4a; the other formats quantize as they read. */
+LX_FN void lx_rows_qdot(const int enc, const int layout, const int nslots, const int cols, const int mask_off, const int sel_off,
+                        const int ngroups, const unsigned char *sm, const unsigned char *gb, const int res, const int off0,
+                        const int rec_step, const int k0, const int k1, const int kstep, const int *gtab, const float *x,
+                        const int xs, const int nb, const float *scale, const float *bias, float *out, const int ostride,
+                        const int out_global) {
+  const int lane = LX_TID & 31;
+  const int nv = nslots >> 3, nvl = (nv + 31) >> 5;
+  float inv[LX_BMAX], sx[LX_BMAX];
+  lx_quant_scales(x, xs, cols, nb, inv, sx);
+  if (layout == LX_LAYOUT_DENSE && enc == LX_ENC_Q8 && nb * nvl * 2 <= LX_XREG) {
+    int qr[LX_XREG];
+    LX_UNROLL(unroll)
+    for (int c = 0; c < nvl; c++) {
+      const int v = lane + 32 * c;
+      LX_UNROLL(unroll)
+      for (int b = 0; b < nb; b++) {
+        int q0 = 0, q1 = 0;
+        if (v < nv) {
+          const float *xv = x + b * xs + 8 * v;
+          for (int i = 0; i < 4; i++) {
+            q0 |= (lx_quant(xv[i], inv[b]) & 255) << (8 * i);
+            q1 |= (lx_quant(xv[4 + i], inv[b]) & 255) << (8 * i);
+          }
+        }
+        qr[(b * nvl + c) * 2] = q0;
+        qr[(b * nvl + c) * 2 + 1] = q1;
+      }
+    }
+    LX_UNROLL(unroll 1)
+    for (int k = k0; k < k1; k += kstep) {
+      const int off = off0 + k * rec_step;
+      const unsigned char *rec = off < res ? sm + off : gb + off;
+      int acc[LX_BMAX];
+      for (int b = 0; b < LX_BMAX; b++) acc[b] = 0;
+      LX_UNROLL(unroll)
+      for (int c = 0; c < nvl; c++) {
+        const int v = lane + 32 * c;
+        if (v < nv) {
+          const uint2 w = ((const uint2 *)rec)[v];
+          LX_UNROLL(unroll)
+          for (int b = 0; b < nb; b++) {
+            acc[b] = lx_dp4a((int)w.x, qr[(b * nvl + c) * 2], acc[b]);
+            acc[b] = lx_dp4a((int)w.y, qr[(b * nvl + c) * 2 + 1], acc[b]);
+          }
+        }
+      }
+      for (int s = nv * 8 + lane; s < nslots; s += 32) { /* the last nslots % 8 slots */
+        const int w = (int)(signed char)rec[s];
+        for (int b = 0; b < nb; b++) acc[b] += w * lx_quant(x[b * xs + s], inv[b]);
+      }
+      for (int b = 0; b < nb; b++) acc[b] = lx_warp_sum_i(acc[b]);
+      if (lane == 0) lx_rows_store_q(acc, nb, k, sx, scale, bias, out, ostride, out_global);
+    }
+    return;
+  }
+  for (int k = k0; k < k1; k += kstep) {
+    const int off = off0 + k * rec_step;
+    const unsigned char *rec = off < res ? sm + off : gb + off;
+    int acc[LX_BMAX];
+    lx_row_qdot(enc, layout, nslots, mask_off, sel_off, ngroups, rec, gtab, x, xs, nb, inv, acc);
+    if (lane == 0) lx_rows_store_q(acc, nb, k, sx, scale, bias, out, ostride, out_global);
+  }
+}
+
 /* ---- the sampler ------------------------------------------------------------------------------------ */
 
 /* Scratch of the block-wide sampler: logits copied close, candidate order, weights and their running sums,

@@ -185,3 +185,20 @@ LX_FN void lx_persistent(LxParams p, const int nb) {
   if (bid == 0 && p.mode == LX_MODE_GEN && tid == 0)
     for (int i = 0; i < 4; i++) ((unsigned long long *)p.rng)[i] = rng[i];
 }
+
+/* Scoring with a decoder that has int8 activations: the logits of step t (no bias: lx_logprob adds it)
+ * from hout[t], one block per step, by the integer path (lx_rows_qdot) — in place of the cuBLAS product
+ * of float weights that the other formats use. Shared memory: LX_HLAST floats. */
+#if LX_DEC_INT8
+LX_KERNEL void lx_dec_qscore(LxParams p) {
+  LX_SMEM(sm);
+  float *x = (float *)sm;
+  const int tid = LX_TID, nt = LX_NTHREADS, t = LX_BID;
+  for (int c = tid; c < LX_HLAST; c += nt) x[c] = ((const float *)p.hout)[(long long)t * LX_HLAST + c];
+  LX_SYNC();
+  const unsigned char *dec = (const unsigned char *)p.dec;
+  const float *dscale = LX_DEC_SCALE_OFF >= 0 ? (const float *)(dec + LX_DEC_SCALE_OFF) : (const float *)0;
+  const int *dgtab = LX_DEC_G_OFF >= 0 ? (const int *)(dec + LX_DEC_G_OFF) : (const int *)0;
+  lx_rows_dec(dec, tid >> 5, LX_V, nt >> 5, dgtab, x, LX_HLAST, 1, dscale, (const float *)0, (float *)p.logits + (long long)t * LX_V);
+}
+#endif

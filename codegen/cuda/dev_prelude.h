@@ -25,6 +25,10 @@ extern __shared__ __align__(16) unsigned char lx_smem[]; /* the dynamic shared m
 
 LX_FN float lx_shfl_xor(float v, int m) { return __shfl_xor_sync(0xffffffffu, v, m); }
 LX_FN float lx_as_float(unsigned u) { return __uint_as_float(u); }
+/* a * b rounded to float and never fused into a following add (the integer path's y = (acc · s_x) · scale) */
+LX_FN float lx_fmul_rn(float a, float b) { return __fmul_rn(a, b); }
+/* Σ of the four products of the signed bytes of a and b, plus c */
+LX_FN int lx_dp4a(int a, int b, int c) { return __dp4a(a, b, c); }
 LX_FN unsigned lx_ld_acquire(const unsigned *p) {
   unsigned v;
   asm volatile("ld.acquire.gpu.u32 %0, [%1];" : "=r"(v) : "l"(p) : "memory");
@@ -83,6 +87,14 @@ LX_FN float lx_as_float(unsigned u) {
   float f;
   memcpy(&f, &u, 4);
   return f;
+}
+LX_FN float lx_fmul_rn(float a, float b) {
+  volatile float r = a * b; /* stored: a compiler allowed to contract cannot fuse it */
+  return r;
+}
+LX_FN int lx_dp4a(int a, int b, int c) {
+  for (int i = 0; i < 4; i++) c += (int)(signed char)(a >> (8 * i)) * (int)(signed char)(b >> (8 * i));
+  return c;
 }
 /* Every poll yields, so the other emulated threads run while this one waits. */
 LX_FN unsigned lx_ld_acquire(const unsigned *p) {

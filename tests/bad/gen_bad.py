@@ -129,6 +129,16 @@ def main():
     t["rnns.0.weight_hh_l0.select"] = ("U8", [24, 2], sel)
     write("packed_bad_select.safetensors",
           encode(t, {"lstmc.formats": json.dumps({"rnns.0.weight_hh_l0": {"format": "cc_packed", "groups": 2, "group_cols": 6}})}))
+    # act_bits (int8 activations): a value other than 0 and 8, and int8 activations on float weights
+    t = tiny_tensors()
+    t["rnns.0.weight_hh_l0"] = ("I8", [24, 6], [rng.randrange(-127, 128) for _ in range(144)])
+    t["rnns.0.weight_hh_l0.scale"] = ("F32", [24], f32(24))
+    write("format_act_bits_value.safetensors",
+          encode(t, {"lstmc.formats": json.dumps({"rnns.0.weight_hh_l0": {"format": "q8", "act_bits": 4}})}))
+    t = tiny_tensors()
+    t["rnns.0.weight_hh_l0.mask"] = ("U8", [24, 1], [255] * 24)
+    write("format_act_bits_float.safetensors",
+          encode(t, {"lstmc.formats": json.dumps({"rnns.0.weight_hh_l0": {"format": "masked", "act_bits": 8}})}))
 
 
 if __name__ == "__main__":

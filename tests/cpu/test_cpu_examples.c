@@ -152,8 +152,16 @@ static void check_golden_eval(const char *name) {
   lstmc_model_free(m);
 }
 
-/* Logits of a few steps and the BPC of a token stream, ref against cpu, after a pipeline. */
+/* Logits of a few steps and the BPC of a token stream, ref against cpu, after a pipeline: within 1e-4 and
+ * 1e-6 relative; with int8 activations (a quantize pass without activations=f32) within INT8_LOGITS and
+ * INT8_BPC: the integer sums are exact, but the two executors' float states differ slightly, and an
+ * activation that sits that close to a rounding boundary of its int8 level is quantized one level apart
+ * (tests/cpu/test_cpu_int.c checks the sums themselves exactly). */
+#define INT8_LOGITS 1e-3
+#define INT8_BPC 1e-5
 static void check_pipeline(const char *spec_file, const char *vocab_text, const char *pipeline) {
+  int int8 = !pipeline || (strstr(pipeline, "quantize") && !strstr(pipeline, "activations=f32"));
+  double logit_bound = int8 ? INT8_LOGITS : 1e-4, bpc_bound = int8 ? INT8_BPC : 1e-6;
   char spec[512], vocab[512];
   snprintf(spec, sizeof spec, "%s/examples/%s", LSTMC_SOURCE_DIR, spec_file);
   snprintf(vocab, sizeof vocab, "%s/vocab.txt", tmpdir);
@@ -186,10 +194,10 @@ static void check_pipeline(const char *spec_file, const char *vocab_text, const 
     CHECK(lstmc_session_step(s[1], toks[t], logits[1]) == 0);
     for (int64_t i = 0; i < V; i++) md = fmax(md, fabs((double)logits[0][i] - logits[1][i]));
   }
-  if (!CHECK(md <= 1e-4)) fprintf(stderr, "    %s after %s: logits differ by %g\n", spec_file, pipeline, md);
+  if (!CHECK(md <= logit_bound)) fprintf(stderr, "    %s after %s: logits differ by %g\n", spec_file, pipeline, md);
   lstmc_eval_result r[2];
   if (s[0] && s[1] && CHECK(lstmc_session_eval(s[0], toks, N, &r[0]) == 0) && CHECK(lstmc_session_eval(s[1], toks, N, &r[1]) == 0))
-    if (!CHECK(fabs(r[0].bpc - r[1].bpc) <= 1e-6 * r[0].bpc))
+    if (!CHECK(fabs(r[0].bpc - r[1].bpc) <= bpc_bound * r[0].bpc))
       fprintf(stderr, "    %s after %s: bpc %.9f (ref) vs %.9f (cpu)\n", spec_file, pipeline, r[0].bpc, r[1].bpc);
   for (int k = 0; k < 2; k++) {
     lstmc_session_free(s[k]);
@@ -215,9 +223,16 @@ int main(int argc, char **argv) {
       "prune{sparsity=0.8},column-combine",                /* masked, grouped but not yet packed */
       "prune{sparsity=0.8},column-combine,conflict-prune",
       "prune{sparsity=0.875},column-combine{alpha=8,gamma=0.5},conflict-prune,quantize{bits=1}",
+      /* the same with float activations: the float kernels' bounds */
+      "prune{sparsity=0.5},column-combine{alpha=4,gamma=0.5},conflict-prune,quantize{bits=8,activations=f32}",
+      "prune{sparsity=0.7},quantize{bits=4,activations=f32}",
+      "quantize{bits=2,activations=f32}",
+      "prune{sparsity=0.875},column-combine{alpha=8,gamma=0.5},conflict-prune,quantize{bits=1,activations=f32}",
   };
   for (size_t i = 0; i < sizeof pipelines / sizeof *pipelines; i++) check_pipeline("tiny.lstm", "", pipelines[i]);
-  check_pipeline("charptb.lstm", "abcdefghijklmnopqrstuvwxyz0123456789 .,'-&$#*/\\<>\n",
-                 "prune{sparsity=0.875},column-combine{alpha=8,gamma=0.5},conflict-prune,quantize{bits=8}");
+  for (int act = 0; act < 2; act++)
+    check_pipeline("charptb.lstm", "abcdefghijklmnopqrstuvwxyz0123456789 .,'-&$#*/\\<>\n",
+                   act ? "prune{sparsity=0.875},column-combine{alpha=8,gamma=0.5},conflict-prune,quantize{bits=8,activations=f32}"
+                       : "prune{sparsity=0.875},column-combine{alpha=8,gamma=0.5},conflict-prune,quantize{bits=8}");
   return tu_summary("cpu_examples");
 }
