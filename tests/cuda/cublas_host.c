@@ -105,8 +105,8 @@ static cublasStatus_t host_gemm_ex(cublasHandle_t h, int ta, int tb, int m, int 
                                    int atype, int lda, const void *B, int btype, int ldb, const void *beta, void *C,
                                    int ctype, int ldc, int compute, int algo) {
   if (!valid(h)) return CUBLAS_STATUS_NOT_INITIALIZED;
-  if ((atype != CUDA_R_32F && atype != CUDA_R_16BF) || (btype != CUDA_R_32F && btype != CUDA_R_16BF) ||
-      ctype != CUDA_R_32F || compute != CUBLAS_COMPUTE_32F)
+  /* cuBLAS' table of GemmEx types: A and B of one type; of those, lstmc uses fp32 and bf16 into fp32 */
+  if ((atype != CUDA_R_32F && atype != CUDA_R_16BF) || btype != atype || ctype != CUDA_R_32F || compute != CUBLAS_COMPUTE_32F)
     return CUBLAS_STATUS_NOT_SUPPORTED;
   if (algo < CUBLAS_GEMM_DEFAULT || algo > 23) return CUBLAS_STATUS_INVALID_VALUE;
   return gemm_any(h, ta, tb, m, n, k, alpha, A, atype, lda, B, btype, ldb, beta, C, ldc);

@@ -6,8 +6,8 @@
  * CUBLAS_OP_T; C = alpha·op(A)·op(B) + beta·C over m×n with inner dimension k; leading dimensions checked
  * as cuBLAS checks them (lda ≥ max(1, rows of A as stored), …; a violation is CUBLAS_STATUS_INVALID_VALUE
  * and nothing is written); with beta == 0, C is not read (NaN there does not propagate); k == 0 scales C
- * by beta; m == 0 or n == 0 does nothing. cublasGemmEx takes fp32 or bf16 A and B, fp32 C, fp32 compute
- * (CUBLAS_COMPUTE_32F) — anything else is CUBLAS_STATUS_NOT_SUPPORTED. Products accumulate in float in
+ * by beta; m == 0 or n == 0 does nothing. cublasGemmEx takes A and B both fp32 or both bf16 (cuBLAS has
+ * no mixed pair), fp32 C, fp32 compute (CUBLAS_COMPUTE_32F) — anything else is CUBLAS_STATUS_NOT_SUPPORTED. Products accumulate in float in
  * order of the inner index. Math modes that change the arithmetic (TF32) are refused (NOT_SUPPORTED)
  * rather than silently computed in fp32: lstmc never relies on what the stand-in does not emulate.
  *
