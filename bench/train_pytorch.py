@@ -29,7 +29,7 @@ import re
 import sys
 import time
 
-import random
+import random as pyrandom
 
 import torch
 
@@ -38,9 +38,9 @@ try:  # AWD-LSTM's main.py draws the sequence lengths with numpy; without it, Py
 except ImportError:
     class np:
         class random:
-            seed = staticmethod(random.seed)
-            random = staticmethod(random.random)
-            normal = staticmethod(random.gauss)
+            seed = staticmethod(pyrandom.seed)
+            random = staticmethod(pyrandom.random)
+            normal = staticmethod(pyrandom.gauss)
 import torch.nn.functional as F
 
 
