@@ -11,7 +11,8 @@
 const OptSpec train_opts[] = {{"data", 1, "training text (default: the train block's 'data')"},
                               {"valid", 1, "validation text (default: the train block's 'valid')"},
                               {"o", 1, "output weights file (.safetensors)"},
-                              {"target", 1, "engine: cpu (default)"},
+                              {"target", 1, "engine: cpu (default) or cuda (one GPU)"},
+                              {"precision", 1, "cuda: f32 (default) or bf16 (bf16 products, fp32 master weights)"},
                               {"epochs", 1, "epochs in all (default: the train block's)"},
                               {"max-seconds", 1, "stop after this much training time, then validate and save"},
                               {"max-steps", 1, "stop after this many optimizer steps in all, then validate and save"},
@@ -46,6 +47,11 @@ int cmd_train(Args *a) {
   o.valid = arg_str(a, "valid");
   o.out = arg_str(a, "o");
   o.target = arg_str(a, "target");
+  const char *prec = arg_str(a, "precision");
+  if (prec && strcmp(prec, "f32") && strcmp(prec, "bf16"))
+    return usage_error("train: --precision must be f32 or bf16, not '%s'", prec);
+  if (prec && (!o.target || strcmp(o.target, "cuda"))) return usage_error("train: --precision is for --target cuda");
+  o.precision = prec && !strcmp(prec, "bf16"); /* CUDA_TRAIN_BF16 */
   o.epochs = epochs;
   o.max_seconds = max_seconds;
   o.max_steps = max_steps;

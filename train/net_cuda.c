@@ -781,13 +781,19 @@ int net_cuda_step(NetCuda *n, const int32_t *x, const int32_t *y, int64_t T, dou
 
 /* ---- the optimizer step -------------------------------------------------------------------------------- */
 
-int cuda_train_step(CudaTrain *ct, NetCuda *net, const int32_t *x, const int32_t *y, int64_t T, double lr, double base_lr,
-                    double clip, double ar, double tar, NetLoss *loss) {
+int cuda_train_backward(CudaTrain *ct, NetCuda *net, const int32_t *x, const int32_t *y, int64_t T, double ar, double tar,
+                        NetLoss *loss) {
+  (void)ct;
   memset(loss, 0, sizeof *loss);
   if (!net->training) return lx_fail(LSTMC_ERR_USAGE, "GPU training: a step needs a training network");
   int st = queue_step(net, x, y, T, ar, tar);
-  if (st) return st;
+  return st ? st : fetch_loss(net, T, ar, tar, loss);
+}
+
+/* Queues the update of the gradients the last backward left. */
+static int queue_update(CudaTrain *ct, double lr, double base_lr, double clip) {
   int64_t N = ct->total;
+  int st;
   if (ct->keep) {
     LxApplyMaskArgs m = {ct->grads, ct->keep, N};
     if ((st = ENQ_N(ct, K_lx_t_apply_mask, N, m))) return st;
@@ -823,5 +829,19 @@ int cuda_train_step(CudaTrain *ct, NetCuda *net, const int32_t *x, const int32_t
     if ((st = ENQ_N(ct, K_lx_t_apply_mask, N, m))) return st;
   }
   ct->fwbf_stale = 1;
-  return fetch_loss(net, T, ar, tar, loss);
+  return 0;
+}
+
+int cuda_train_update(CudaTrain *ct, double lr, double base_lr, double clip) {
+  int st = queue_update(ct, lr, base_lr, clip);
+  return st ? st : OPS(ct)->sync(ct->dev);
+}
+
+int cuda_train_step(CudaTrain *ct, NetCuda *net, const int32_t *x, const int32_t *y, int64_t T, double lr, double base_lr,
+                    double clip, double ar, double tar, NetLoss *loss) {
+  memset(loss, 0, sizeof *loss);
+  if (!net->training) return lx_fail(LSTMC_ERR_USAGE, "GPU training: a step needs a training network");
+  int st = queue_step(net, x, y, T, ar, tar);
+  if (!st) st = queue_update(ct, lr, base_lr, clip);
+  return st ? st : fetch_loss(net, T, ar, tar, loss); /* one wait, for the whole step */
 }

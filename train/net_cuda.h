@@ -99,8 +99,13 @@ int net_cuda_grad(NetCuda *n, int slot, float *out);
 
 /* One optimizer step, as train_step: net_cuda_step on a net whose masks are drawn, the pruning masks on
  * the gradients, the average over ranks, clipping by global norm (clip 0: none), the update at lr, the
- * pruning masks on the weights. */
+ * pruning masks on the weights. One wait for the device, at the end. */
 int cuda_train_step(CudaTrain *ct, NetCuda *net, const int32_t *x, const int32_t *y, int64_t T, double lr, double base_lr,
                     double clip, double ar, double tar, NetLoss *loss);
+/* The same in two halves (the engine interface's backward and update): forward and backward with the loss;
+ * then the update of those gradients. */
+int cuda_train_backward(CudaTrain *ct, NetCuda *net, const int32_t *x, const int32_t *y, int64_t T, double ar, double tar,
+                        NetLoss *loss);
+int cuda_train_update(CudaTrain *ct, double lr, double base_lr, double clip);
 
 #endif

@@ -21,6 +21,7 @@
 #include "support/strbuf.h"
 #include "train/checkpoint.h"
 #include "train/data.h"
+#include "train/engine_cuda.h"
 #include "train/net.h"
 #include "train/optim.h"
 #include "train/schedule.h"
@@ -48,6 +49,8 @@ typedef struct Trainer {
   Gemm *gemm;
   Net *net, *evnet;
   Optim *opt;
+  CudaEngine *cuda; /* --target cuda: the GPU engine; then net and opt are its host copies (borrowed), no
+                       evnet, pool or gemm */
   float **params, **grads;
   int64_t *sizes;
   uint8_t **masks; /* [nslots] pruning masks (1 = kept), NULL where nothing is pruned */
@@ -224,8 +227,14 @@ static int setup(Trainer *t, StFile **resume_file) {
   }
   if ((st = data_batchify(t->train_ids, t->ntrain, t->batch, t->data_path, &t->tb))) goto done;
   if (t->valid_ids && (st = data_batchify(t->valid_ids, t->nvalid, t->eval_batch, t->valid_path, &t->vb))) goto done;
-  if ((st = pool_create(o->threads, &t->pool)) || (st = gemm_create(t->pool, &t->gemm)) ||
-      (st = net_create(t->g, t->gemm, t->batch, 1, &t->net)) || (st = net_create(t->g, t->gemm, t->eval_batch, 0, &t->evnet)))
+  if (o->target && !strcmp(o->target, "cuda")) {
+    CudaEngineConfig cc = {t->g,   t->masks, t->batch, t->eval_batch, &t->oc, t->clip, t->ar, t->tar, rng_derive(t->seed, SEED_MASKS),
+                           o->precision, 0, 0, o->cuda_open};
+    if ((st = cuda_engine_create(&cc, &t->cuda))) goto done;
+    cuda_engine_checkpoint_parts(t->cuda, &t->net, &t->opt);
+  } else if ((st = pool_create(o->threads, &t->pool)) || (st = gemm_create(t->pool, &t->gemm)) ||
+             (st = net_create(t->g, t->gemm, t->batch, 1, &t->net)) ||
+             (st = net_create(t->g, t->gemm, t->eval_batch, 0, &t->evnet)))
     goto done;
   int n = t->g->nslots;
   t->params = lx_calloc((size_t)n, sizeof *t->params);
@@ -240,7 +249,7 @@ static int setup(Trainer *t, StFile **resume_file) {
     t->grads[s] = net_grad(t->net, s);
     t->sizes[s] = t->g->slots[s].rows * t->g->slots[s].cols;
   }
-  if ((st = optim_create(&t->oc, n, t->sizes, &t->opt))) goto done;
+  if (!t->cuda && (st = optim_create(&t->oc, n, t->sizes, &t->opt))) goto done;
   t->s.epoch = 1;
   rng_seed(&t->s.seq_rng, rng_derive(t->seed, SEED_SEQ_LEN));
   if (!(t->s.log = lx_strdup(CSV_HEADER))) {
@@ -257,6 +266,7 @@ static int setup(Trainer *t, StFile **resume_file) {
   }
   for (int s = 0; s < n; s++)
     if (t->masks[s]) optim_mask_state(t->opt, s, t->masks[s]);
+  if (t->cuda) st = cuda_engine_structure_changed(t->cuda, 0); /* the restored state, the masks, to the device */
 done:
   lx_free(train_text);
   lx_free(valid_text);
@@ -264,9 +274,13 @@ done:
 }
 
 static void trainer_free(Trainer *t) {
-  net_free(t->net);
+  if (t->cuda) {
+    cuda_engine_free(t->cuda);
+  } else {
+    net_free(t->net);
+    optim_free(t->opt);
+  }
   net_free(t->evnet);
-  optim_free(t->opt);
   gemm_free(t->gemm);
   pool_free(t->pool);
   if (t->masks && t->g)
@@ -333,6 +347,13 @@ static int train_batch(Trainer *t, int64_t seq_len, int64_t T, NetLoss *loss) {
     int st = qat_refresh(t);
     if (st) return st;
   }
+  if (t->cuda) {
+    double lr = epoch_lr(t, t->s.epoch) * (double)seq_len / (double)t->bptt;
+    int st = cuda_engine_backward(t->cuda, x, x + t->batch, T, t->s.step, loss);
+    if (!st) st = cuda_engine_update(t->cuda, lr, t->oc.lr);
+    if (!st) t->s.step++;
+    return st;
+  }
   net_draw_masks(t->net, rng_derive(t->seed, SEED_MASKS), t->s.step);
   TrainStepCtx c = {t->net, t->opt, t->pool, t->params, t->grads, t->sizes, t->g->nslots, t->masks, t->clip, t->ar, t->tar};
   double lr = epoch_lr(t, t->s.epoch) * (double)seq_len / (double)t->bptt;
@@ -345,14 +366,18 @@ static int train_batch(Trainer *t, int64_t seq_len, int64_t T, NetLoss *loss) {
 static int evaluate_plain(Trainer *t, double *bpc) {
   *bpc = NAN;
   if (!t->valid_ids) return 0;
-  net_reset_state(t->evnet);
+  int st = 0;
+  if (t->cuda) st = cuda_engine_eval_reset(t->cuda);
+  else net_reset_state(t->evnet);
+  if (st) return st;
   double nll = 0;
   int64_t count = 0;
   int64_t E = t->eval_batch, steps = t->vb.steps;
   for (int64_t i = 0; i < steps - 1; i += t->bptt) {
     int64_t T = t->bptt < steps - 1 - i ? t->bptt : steps - 1 - i;
     NetLoss l;
-    int st = net_step(t->evnet, t->vb.ids + i * E, t->vb.ids + (i + 1) * E, T, 0, 0, &l);
+    const int32_t *x = t->vb.ids + i * E;
+    st = t->cuda ? cuda_engine_eval_step(t->cuda, x, x + E, T, &l) : net_step(t->evnet, x, x + E, T, 0, 0, &l);
     if (st) return st;
     nll += l.nll;
     count += l.predictions;
@@ -394,11 +419,20 @@ static int set_forward_graph(Trainer *t, const Graph *e) {
       for (int64_t r = 0; r < x->rows; r++) tensor_row_to_f32(x, r, t->qat[s] + r * x->cols);
       w = t->qat[s];
     }
-    net_set_forward_weights(t->net, s, w);
-    net_set_forward_weights(t->evnet, s, w);
+    if (t->cuda) {
+      int st = cuda_engine_set_forward_weights(t->cuda, s, w);
+      if (st) return st;
+    } else {
+      net_set_forward_weights(t->net, s, w);
+      net_set_forward_weights(t->evnet, s, w);
+    }
   }
   return 0;
 }
+
+/* With the GPU engine: the host copies (weights, optimizer state, carried state) made current before the
+ * host reads them — a pipeline, QAT's export, a checkpoint, the final export. Nothing to do on the CPU. */
+static int sync_host(Trainer *t) { return t->cuda ? cuda_engine_to_host(t->cuda) : 0; }
 
 static int qat_active(const Trainer *t) {
   return t->spec->train.qat && schedule_final_done(&t->sched, t->s.epoch, t->epoch_begun);
@@ -408,7 +442,9 @@ static int qat_active(const Trainer *t) {
  * the gradient of those weights is applied to the float master weights (straight-through estimator). */
 static int qat_refresh(Trainer *t) {
   Graph *e;
-  int st = schedule_export(&t->sched, t->g, 1, &e);
+  int st = sync_host(t);
+  if (st) return st;
+  st = schedule_export(&t->sched, t->g, 1, &e);
   if (st) return st;
   st = set_forward_graph(t, e);
   graph_free(e);
@@ -423,7 +459,8 @@ static int run_pipeline(Trainer *t, int entry) {
   int nwd = 0;
   for (int i = 0; i < g->nnodes && nwd < 64; i++)
     if (g->nodes[i].op == OP_LSTM) wd[nwd++] = g->nodes[i].weight_drop;
-  int st = schedule_run(&t->sched, g, t->masks, entry, t->msg);
+  int st = sync_host(t);
+  if (!st) st = schedule_run(&t->sched, g, t->masks, entry, t->msg);
   if (st) return st;
   for (int s = 0; s < g->nslots; s++)
     if (t->masks[s]) optim_mask_state(t->opt, s, t->masks[s]);
@@ -431,7 +468,9 @@ static int run_pipeline(Trainer *t, int entry) {
   int changed = 0, k = 0;
   for (int i = 0; i < g->nnodes && k < 64; i++)
     if (g->nodes[i].op == OP_LSTM) changed |= g->nodes[i].weight_drop != wd[k++];
-  if (changed) {
+  if (t->cuda) {
+    if ((st = cuda_engine_structure_changed(t->cuda, changed))) return st;
+  } else if (changed) {
     net_free(t->net);
     t->net = NULL;
     if ((st = net_create(g, t->gemm, t->batch, 1, &t->net))) return st;
@@ -510,6 +549,8 @@ static int write_log(Trainer *t) {
 }
 
 static int save_checkpoint(Trainer *t) {
+  int st = sync_host(t);
+  if (st) return st;
   CkptParts parts = {t->g, t->net, t->opt, t->masks, &t->sched, t->fingerprint, t->data_hash};
   return ckpt_save(t->ckpt_path, &parts, &t->s);
 }
@@ -529,6 +570,7 @@ static int save_output(Trainer *t, const Graph *out, double bpc) {
 static int end_epoch(Trainer *t, double *bpc, double *train_loss) {
   double t0 = now_seconds();
   int st = evaluate(t, bpc);
+  if (!st) st = sync_host(t); /* the sparsity below reads the weights */
   if (st) return st;
   t->s.epoch_seconds += now_seconds() - t0;
   t->s.total_seconds += now_seconds() - t0;
@@ -570,11 +612,13 @@ static int run_loop(Trainer *t, TrainResult *r) {
   t->t_start = t->t_last_draw = now_seconds();
   t->last_plain_decile = -1;
   if (o->progress >= 0) {
-    char opt[256];
+    char opt[256], engine[256];
     optim_describe(&t->oc, opt, sizeof opt);
-    fprintf(t->msg, "lstmc: training %s on %s: %lld tokens (vocabulary %lld), %lld streams × %lld steps; %s; %d threads, %s kernel%s\n",
+    if (t->cuda) snprintf(engine, sizeof engine, "GPU %s", cuda_engine_describe(t->cuda));
+    else snprintf(engine, sizeof engine, "%d threads, %s kernel", pool_threads(t->pool), gemm_kernel_name());
+    fprintf(t->msg, "lstmc: training %s on %s: %lld tokens (vocabulary %lld), %lld streams × %lld steps; %s; %s%s\n",
             t->g->name, t->data_path, (long long)t->ntrain, (long long)t->g->vocab_size, (long long)t->batch,
-            (long long)t->tb.steps, opt, pool_threads(t->pool), gemm_kernel_name(), o->resume ? "; resumed" : "");
+            (long long)t->tb.steps, opt, engine, o->resume ? "; resumed" : "");
   }
   t->epoch_begun = t->s.pos > 0;
   while (t->s.epoch <= t->epochs && !stopped) {
@@ -582,7 +626,9 @@ static int run_loop(Trainer *t, TrainResult *r) {
       for (int i = 0; i < t->spec->train.nschedule; i++)
         if (schedule_due(&t->sched, i, t->s.epoch) && (st = run_pipeline(t, i))) return st;
       t->epoch_begun = 1;
-      net_reset_state(t->net);
+      if (t->cuda) st = cuda_engine_reset_state(t->cuda);
+      else net_reset_state(t->net);
+      if (st) return st;
     }
     while (t->s.pos < t->tb.steps - 1 - 1) {
       double t0 = now_seconds();
@@ -634,7 +680,7 @@ static int run_loop(Trainer *t, TrainResult *r) {
   for (int s = 0; s < t->g->nslots; s++) structured |= t->sched.tmpl[s] != NULL;
   if (structured) {
     double float_bpc = bpc;
-    if ((st = schedule_export(&t->sched, t->g, schedule_final_done(&t->sched, t->s.epoch, t->epoch_begun), &e)) ||
+    if ((st = sync_host(t)) || (st = schedule_export(&t->sched, t->g, schedule_final_done(&t->sched, t->s.epoch, t->epoch_begun), &e)) ||
         (st = set_forward_graph(t, e)) || (st = evaluate_plain(t, &bpc))) {
       graph_free(e);
       return st;
@@ -642,7 +688,8 @@ static int run_loop(Trainer *t, TrainResult *r) {
     if (o->progress >= 0 && e->pipeline)
       fprintf(t->msg, "lstmc: exported through \"%s\": valid bpc %.4f (float master weights %.4f)\n", e->pipeline, bpc, float_bpc);
   }
-  st = save_output(t, e ? e : t->g, bpc);
+  if (!st) st = sync_host(t);
+  if (!st) st = save_output(t, e ? e : t->g, bpc);
   graph_free(e);
   if (st) return st;
   r->valid_bpc = bpc;
@@ -663,9 +710,7 @@ int train_run(const TrainOptions *o, TrainResult *r) {
     if (!strcmp(o->target, "ref"))
       return lx_fail(LSTMC_ERR_USAGE, "train: --target ref: the reference executor is for inference only; training runs on "
                                       "--target cpu (check the trained weights with 'lstmc eval --target ref')");
-    if (!strcmp(o->target, "cuda"))
-      return lx_fail(LSTMC_ERR_UNSUPPORTED, "train: --target cuda: training on the GPU is not built yet (the CUDA issue); use --target cpu");
-    return lx_fail(LSTMC_ERR_USAGE, "train: unknown target '%s' (training runs on cpu)", o->target);
+    if (strcmp(o->target, "cuda")) return lx_fail(LSTMC_ERR_USAGE, "train: unknown target '%s' (training runs on cpu or cuda)", o->target);
   }
   Trainer t;
   memset(&t, 0, sizeof t);

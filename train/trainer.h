@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+struct CudaDev;
 typedef struct TrainOptions {
   const char *spec_path;
   const char *data, *valid; /* override the train block's files (NULL: the spec's) */
@@ -26,7 +27,9 @@ typedef struct TrainOptions {
   const char *resume;       /* checkpoint to continue from, or NULL */
   const char *log;          /* CSV log, or NULL */
   const char *init;         /* initial weights (and vocabulary), or NULL for random ones */
-  const char *target;       /* "cpu" (default); "ref" and "cuda" are refused */
+  const char *target;       /* "cpu" (default) or "cuda" (the GPU engine, train/engine_cuda.h); "ref" is refused */
+  int precision;            /* cuda: CUDA_TRAIN_F32 (0, default) or CUDA_TRAIN_BF16 (train/net_cuda.h) */
+  int (*cuda_open)(struct CudaDev **out); /* cuda: opens the device (NULL: the GPU); tests give the emulator */
   int64_t epochs;           /* 0: the spec's */
   double max_seconds;       /* 0: no limit */
   int64_t max_steps;        /* 0: no limit; else stop after this many optimizer steps in all */
