@@ -334,47 +334,36 @@ int net_cuda_create(CudaTrain *ct, int64_t batch, int training, NetCuda **out) {
   n->g = g;
   n->B = batch;
   n->training = training;
-  n->last_lstm = n->dec = -1;
   int st = 0;
   int bf = ct->precision == CUDA_TRAIN_BF16;
   n->L = lx_calloc((size_t)g->nnodes, sizeof *n->L);
   n->csr_ptr = lx_calloc((size_t)g->vocab_size + 1, sizeof *n->csr_ptr);
   n->csr_fill = lx_calloc((size_t)g->vocab_size + 1, sizeof *n->csr_fill);
   if (!n->L || !n->csr_ptr || !n->csr_fill) goto oom;
-  int kinds[OP_COUNT] = {0};
-  for (int i = 0; i < g->nnodes; i++) {
-    const Node *nd = &g->nodes[i];
-    if (nd->op == OP_SOFTMAX) continue;
-    DLayer *L = &n->L[n->nl];
-    L->node = nd;
-    L->op = nd->op;
-    L->in = nd->in_dim;
-    L->out = nd->out_dim;
-    L->kind_index = kinds[nd->op]++;
-    L->p = nd->op == OP_LSTM ? nd->weight_drop : nd->op == OP_DECODER ? 0 : nd->p;
-    int64_t din = nd->op == OP_EMBED ? 0 : L->in, dout = nd->op == OP_DECODER ? 0 : L->out;
-    if (din > n->maxdim) n->maxdim = din;
-    if (dout > n->maxdim) n->maxdim = dout;
-    if (nd->op == OP_LSTM) {
-      int64_t H = L->out;
-      if (4 * H > n->max4h) n->max4h = 4 * H;
-      if (H > n->hmax) n->hmax = H;
-      n->last_lstm = n->nl;
-      n->nlstm++;
-      if ((st = dev_alloc(ct, (size_t)(batch * H) * 4, &L->h)) || (st = dev_alloc(ct, (size_t)(batch * H) * 4, &L->c))) goto fail;
+  NetLayerShape *shapes = lx_calloc((size_t)g->nnodes, sizeof *shapes);
+  if (!shapes) goto oom;
+  NetShape sh;
+  net_shape(g, shapes, &sh);
+  n->nl = sh.nl, n->nlstm = sh.nlstm, n->last_lstm = sh.last_lstm, n->dec = sh.dec;
+  n->maxdim = sh.maxdim, n->max4h = sh.max4h, n->hmax = sh.hmax;
+  for (int i = 0; i < n->nl && !st; i++) {
+    DLayer *L = &n->L[i];
+    const NetLayerShape *ls = &shapes[i];
+    L->node = ls->node, L->op = ls->op, L->in = ls->in, L->out = ls->out, L->p = ls->p, L->kind_index = ls->kind_index;
+    if (L->op == OP_LSTM) {
+      size_t H = (size_t)L->out;
+      if ((st = dev_alloc(ct, (size_t)batch * H * 4, &L->h)) || (st = dev_alloc(ct, (size_t)batch * H * 4, &L->c))) break;
       if (training && L->p > 0 &&
-          ((st = dev_alloc(ct, (size_t)(4 * H * H) * 4, &L->mask)) || (st = dev_alloc(ct, (size_t)(4 * H * H) * 4, &L->Weff)) ||
-           (st = dev_alloc(ct, (size_t)(4 * H * H) * 4, &L->dWeff)) || (bf && (st = dev_alloc(ct, (size_t)(4 * H * H) * 2, &L->Weffbf)))))
-        goto fail;
-    } else if (nd->op == OP_DECODER) {
-      n->dec = n->nl;
-    } else if (training && L->p > 0) {
-      int64_t len = nd->op == OP_EMBED ? g->vocab_size : batch * L->out;
-      if ((st = dev_alloc(ct, (size_t)len * 4, &L->mask))) goto fail;
+          ((st = dev_alloc(ct, 4 * H * H * 4, &L->mask)) || (st = dev_alloc(ct, 4 * H * H * 4, &L->Weff)) ||
+           (st = dev_alloc(ct, 4 * H * H * 4, &L->dWeff)) || (bf && (st = dev_alloc(ct, 4 * H * H * 2, &L->Weffbf)))))
+        break;
+    } else if (L->op != OP_DECODER && training && L->p > 0) {
+      int64_t len = L->op == OP_EMBED ? g->vocab_size : batch * L->out;
+      st = dev_alloc(ct, (size_t)len * 4, &L->mask);
     }
-    n->nl++;
   }
-  LX_ASSERT(n->nl >= 3 && n->L[0].op == OP_EMBED && n->dec == n->nl - 1 && n->last_lstm >= 0);
+  lx_free(shapes);
+  if (st) goto fail;
   if ((st = dev_alloc(ct, (size_t)n->B * n->hmax * 4, &n->dh)) || (st = dev_alloc(ct, (size_t)n->B * n->hmax * 4, &n->dc)) ||
       (st = dev_alloc(ct, (size_t)(g->vocab_size + 1) * 4, &n->rowptr)))
     goto fail;

@@ -21,6 +21,7 @@ int cuda_train_source(int emu, char **out) {
   sb_puts(&sb, lx_text_dev_prelude_h);
   sb_puts(&sb, lx_text_rng_core_h);
   sb_puts(&sb, lx_text_optim_core_h);
+  sb_puts(&sb, lx_text_tanh_core_h);
   sb_puts(&sb, lx_text_dev_train_args_h);
   sb_puts(&sb, lx_text_dev_train_h);
   if (emu) {

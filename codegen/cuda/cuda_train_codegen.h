@@ -1,7 +1,7 @@
 /* The CUDA source of the training kernels (dev_train.h): one module for every model — the kernels take
  * their sizes as arguments, so NVRTC compiles it once per architecture and the kernel cache serves every
- * later run. The fixed parts (dev_prelude.h, support/rng_core.h, support/optim_core.h, dev_train_args.h,
- * dev_train.h) are pasted from copies embedded at build time, so the text is self-contained; for the host
+ * later run. The fixed parts (dev_prelude.h, support/rng_core.h, support/optim_core.h, support/tanh_core.h,
+ * dev_train_args.h, dev_train.h) are pasted from copies embedded at build time, so the text is self-contained; for the host
  * emulator of tests/cuda it also gets one thunk per kernel, `lx_emu_thunk_NAME(const void *args)`, which
  * unpacks the argument struct (a C function pointer cannot be called with a struct of unknown type).
  *
@@ -19,6 +19,6 @@ extern const char *const cuda_train_kernel_names[];
 extern const int cuda_train_kernel_count;
 
 /* The embedded texts (generated from the files at build time). */
-extern const char lx_text_optim_core_h[], lx_text_dev_train_args_h[], lx_text_dev_train_h[];
+extern const char lx_text_optim_core_h[], lx_text_tanh_core_h[], lx_text_dev_train_args_h[], lx_text_dev_train_h[];
 
 #endif

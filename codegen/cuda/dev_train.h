@@ -10,8 +10,8 @@
  * fixed trees, so the results agree to float rounding and do not depend on timing (no atomics). Kernels
  * stride over their elements with the whole grid, so any grid size is correct.
  *
- * Valid CUDA C++ and valid C11 (after dev_prelude.h, support/rng_core.h, support/optim_core.h and
- * dev_train_args.h), so the host emulator of tests/cuda runs the very same text. */
+ * Valid CUDA C++ and valid C11 (after dev_prelude.h, support/rng_core.h, support/optim_core.h,
+ * support/tanh_core.h and dev_train_args.h), so the host emulator of tests/cuda runs the very same text. */
 
 #if defined(LX_EMU)
 int lx_emu_nblocks(void);
@@ -27,17 +27,9 @@ int lx_emu_nblocks(void);
 
 LX_FN float lx_t_sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
 
-/* tanh through expf as train/ops.c computes it in float (a Taylor polynomial below 0.25, 1 − 2/(e^{2|x|} + 1)
- * above), so that the two engines' cells agree to the rounding of expf. */
-LX_FN float lx_t_tanh(float x) {
-  float a = fabsf(x);
-  if (a < 0.25f) {
-    float x2 = x * x;
-    return x + x * x2 * (-1.0f / 3 + x2 * (2.0f / 15 + x2 * (-17.0f / 315 + x2 * (62.0f / 2835))));
-  }
-  float r = 1.0f - 2.0f / (expf(2 * a) + 1.0f);
-  return copysignf(r, x);
-}
+/* tanh: support/tanh_core.h's, as train/ops.c computes it in float, so that the two engines' cells agree to
+ * the rounding of expf. */
+#define lx_t_tanh lx_tanhf_fast
 
 /* bf16 of a float, rounded to nearest even (ir/tensor.c's f32_to_bf16; NaN stays a quiet NaN). */
 LX_FN unsigned short lx_t_bf16(float f) {
