@@ -620,23 +620,12 @@ static int lstm_backward(NetCuda *n, DLayer *L, Mat in, int64_t T, CUdeviceptr d
   return 0;
 }
 
-/* Queues one batch; the loss's partial sums and rows stay on the device until fetch_loss. */
-static int queue_step(NetCuda *n, const int32_t *x, const int32_t *y, int64_t T, double alpha, double beta) {
+/* The forward walk over the layers, then the cross-entropy (with its gradient in place when training). */
+static int queue_forward(NetCuda *n, int64_t T) {
   CudaTrain *ct = n->ct;
-  const CudaDevOps *o = OPS(ct);
-  Graph *g = n->g;
-  int64_t B = n->B, TB = T * B, V = g->vocab_size;
+  int64_t B = n->B, TB = T * B, V = n->g->vocab_size;
   int bf = ct->precision == CUDA_TRAIN_BF16;
   int st;
-  for (int64_t i = 0; i < TB; i++)
-    if (x[i] < 0 || x[i] >= V || y[i] < 0 || y[i] >= V)
-      return lx_fail(LSTMC_ERR_DATA, "token id %d outside the vocabulary [0, %lld)", x[i] < 0 || x[i] >= V ? x[i] : y[i],
-                     (long long)V);
-  if ((st = net_reserve(n, T)) || (st = refresh_bf16(ct))) return st;
-  if ((st = o->h2d(ct->dev, n->tok_x, x, (size_t)TB * 4)) || (st = o->h2d(ct->dev, n->tok_y, y, (size_t)TB * 4))) return st;
-  if (n->training && (st = upload_embed_rows(n, x, TB))) return st;
-  n->nparts_ar = n->nparts_tar = 0;
-  /* forward */
   for (int i = 0; i < n->nl; i++) {
     DLayer *L = &n->L[i];
     const Node *nd = L->node;
@@ -679,13 +668,17 @@ static int queue_step(NetCuda *n, const int32_t *x, const int32_t *y, int64_t T,
   DLayer *D = &n->L[n->dec];
   int threads = V <= 64 ? 64 : V <= 128 ? 128 : 256;
   int rows_grid = (int)(TB < 65535 ? TB : 65535);
-  LxSoftmaxCeArgs ce = {D->ybuf, n->tok_y, dofs(n->red, 2 * LX_TRAIN_MAX_PARTS), TB, V,
-                        n->training ? 1.0 / (double)TB : 0.0};
-  if ((st = ENQ(ct, K_lx_t_softmax_ce, rows_grid < 1 ? 1 : rows_grid, threads, threads * 8, ce))) return st;
-  if (!n->training) return 0;
+  LxSoftmaxCeArgs ce = {D->ybuf, n->tok_y, dofs(n->red, 2 * LX_TRAIN_MAX_PARTS), TB, V, n->training ? 1.0 / (double)TB : 0.0};
+  return ENQ(ct, K_lx_t_softmax_ce, rows_grid < 1 ? 1 : rows_grid, threads, threads * 8, ce);
+}
 
-  /* backward */
-  if ((st = o->memset32(ct->dev, ct->grads, 0, (size_t)ct->total))) return st;
+/* The backward walk, from the logits' gradient to the embedding's; AR and TAR on the way. */
+static int queue_backward(NetCuda *n, int64_t T, double alpha, double beta) {
+  CudaTrain *ct = n->ct;
+  int64_t B = n->B, TB = T * B, V = n->g->vocab_size;
+  int bf = ct->precision == CUDA_TRAIN_BF16;
+  int st;
+  if ((st = OPS(ct)->memset32(ct->dev, ct->grads, 0, (size_t)ct->total))) return st;
   CUdeviceptr dcur = 0;
   for (int i = n->nl - 1; i >= 0; i--) {
     DLayer *L = &n->L[i];
@@ -738,6 +731,24 @@ static int queue_step(NetCuda *n, const int32_t *x, const int32_t *y, int64_t T,
     }
   }
   return 0;
+}
+
+/* Queues one batch; the loss's partial sums and rows stay on the device until fetch_loss. */
+static int queue_step(NetCuda *n, const int32_t *x, const int32_t *y, int64_t T, double alpha, double beta) {
+  CudaTrain *ct = n->ct;
+  const CudaDevOps *o = OPS(ct);
+  int64_t TB = T * n->B, V = n->g->vocab_size;
+  int st;
+  for (int64_t i = 0; i < TB; i++)
+    if (x[i] < 0 || x[i] >= V || y[i] < 0 || y[i] >= V)
+      return lx_fail(LSTMC_ERR_DATA, "token id %d outside the vocabulary [0, %lld)", x[i] < 0 || x[i] >= V ? x[i] : y[i],
+                     (long long)V);
+  if ((st = net_reserve(n, T)) || (st = refresh_bf16(ct))) return st;
+  if ((st = o->h2d(ct->dev, n->tok_x, x, (size_t)TB * 4)) || (st = o->h2d(ct->dev, n->tok_y, y, (size_t)TB * 4))) return st;
+  if (n->training && (st = upload_embed_rows(n, x, TB))) return st;
+  n->nparts_ar = n->nparts_tar = 0;
+  if ((st = queue_forward(n, T))) return st;
+  return n->training ? queue_backward(n, T, alpha, beta) : 0;
 }
 
 /* Waits for the queued batch and sums its loss on the host, in the CPU engine's order. */
