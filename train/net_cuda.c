@@ -832,10 +832,7 @@ static int queue_update(CudaTrain *ct, double lr, double base_lr, double clip) {
   return 0;
 }
 
-int cuda_train_update(CudaTrain *ct, double lr, double base_lr, double clip) {
-  int st = queue_update(ct, lr, base_lr, clip);
-  return st ? st : OPS(ct)->sync(ct->dev);
-}
+int cuda_train_update(CudaTrain *ct, double lr, double base_lr, double clip) { return queue_update(ct, lr, base_lr, clip); }
 
 int cuda_train_step(CudaTrain *ct, NetCuda *net, const int32_t *x, const int32_t *y, int64_t T, double lr, double base_lr,
                     double clip, double ar, double tar, NetLoss *loss) {

@@ -102,8 +102,9 @@ int net_cuda_grad(NetCuda *n, int slot, float *out);
  * pruning masks on the weights. One wait for the device, at the end. */
 int cuda_train_step(CudaTrain *ct, NetCuda *net, const int32_t *x, const int32_t *y, int64_t T, double lr, double base_lr,
                     double clip, double ar, double tar, NetLoss *loss);
-/* The same in two halves (the engine interface's backward and update): forward and backward with the loss;
- * then the update of those gradients. */
+/* The same in two halves (the engine interface's backward and update): forward and backward with the loss
+ * (waits for the device); then the update of those gradients, queued (the host goes on with the next batch
+ * while it runs; a failure shows at the next wait). */
 int cuda_train_backward(CudaTrain *ct, NetCuda *net, const int32_t *x, const int32_t *y, int64_t T, double ar, double tar,
                         NetLoss *loss);
 int cuda_train_update(CudaTrain *ct, double lr, double base_lr, double clip);
