@@ -3,7 +3,8 @@
  *   - a run of two epochs (validation, checkpoints, lr drop, AR/TAR, clipping, weight-drop, dropouts) ends
  *     with the CPU run's weights and validation BPC, to float rounding;
  *   - a run moves between the engines through checkpoints (CPU → GPU → CPU, stopped and resumed with
- *     --max-steps mid-epoch) and ends where the CPU alone ends;
+ *     --max-steps mid-epoch) and ends where the CPU alone ends; a GPU run stopped and resumed on the GPU
+ *     ends with the uninterrupted GPU run's bytes (the checkpoint holds all the device's state);
  *   - a schedule in the loop (prune_at: weight-drop, prune, column-combine, conflict-prune, quantize) under
  *     QAT: the exported cc_q8 weights and their BPC match the CPU run's;
  *   - bf16 products train too (their BPC close to fp32's).
@@ -15,6 +16,7 @@
 #include "cuda_emu.h"
 #include "runtime/safetensors.h"
 #include "support/alloc.h"
+#include "support/text.h"
 #include "testutil.h"
 #include "train/trainer.h"
 
@@ -112,13 +114,13 @@ int main(int argc, char **argv) {
   mkdir(dir, 0755);
   mkdir(workdir, 0755);
   /* a text with a structure to learn: words of a small alphabet */
-  char *text = lx_malloc(4001), *valid = lx_malloc(801);
+  char *text = lx_malloc(3001), *valid = lx_malloc(801);
   const char *words[] = {"the ", "cat ", "sat ", "on ", "a ", "mat ", "and ", "dog ", "ran ", "far "};
   uint64_t x = 7;
-  for (int i = 0, n = 0; n < 4000; i++) {
+  for (int i = 0, n = 0; n < 3000; i++) {
     x = x * 6364136223846793005ULL + 1442695040888963407ULL;
     const char *w = words[(x >> 33) % 10];
-    for (const char *c = w; *c && n < 4000; c++) text[n++] = *c;
+    for (const char *c = w; *c && n < 3000; c++) text[n++] = *c;
     text[n] = 0;
   }
   memcpy(valid, text + 1000, 800);
@@ -162,6 +164,22 @@ int main(int argc, char **argv) {
     CHECK_INT_EQ(r3.steps, rc.steps);
     CHECK(db <= 1e-5);
     CHECK(dw <= 1e-4);
+  }
+
+  /* GPU -> GPU: the same bytes as the uninterrupted GPU run */
+  char res[600], res_ck[600];
+  snprintf(res, sizeof res, "%s", path("resumed.safetensors"));
+  snprintf(res_ck, sizeof res_ck, "%s", path("resumed.ckpt.safetensors"));
+  if (CHECK(run(path("plain.lstm"), "cuda", 0, res, NULL, 40, &r1) == 0) &&
+      CHECK(run(path("plain.lstm"), "cuda", 0, res, res_ck, 0, &r2) == 0)) {
+    char *a = NULL, *b = NULL;
+    size_t na = 0, nb = 0;
+    CHECK(read_file(res, &a, &na) == 0 && read_file(path("gpu.safetensors"), &b, &nb) == 0);
+    CHECK(a && b && na == nb && memcmp(a, b, na) == 0);
+    CHECK(r2.valid_bpc == rg.valid_bpc);
+    lx_free(a);
+    lx_free(b);
+    printf("gpu (40 steps) -> gpu (to the end): the uninterrupted GPU run's weights, bit for bit\n");
   }
 
   /* a schedule in the loop under QAT */
