@@ -108,9 +108,9 @@ int main(int argc, char **argv) {
       CcGroups g;
       Tensor *packed;
       double t0 = now();
-      if (cc_column_bits(t, &bits, &words)) return failed();
+      if (cc_column_bits(cc_kernels_best(), t, &bits, &words)) return failed();
       double t1 = now();
-      if (cc_group_columns(bits, t->rows, t->cols, alpha, gamma, block, &g)) return failed();
+      if (cc_group_columns(cc_kernels_best(), bits, t->rows, t->cols, alpha, gamma, block, &g)) return failed();
       double t2 = now();
       lx_free(bits);
       groups += g.ngroups;
@@ -166,7 +166,7 @@ int main(int argc, char **argv) {
          "\"median_bits_ms\": %.3f, \"median_group_ms\": %.3f, \"median_pack_ms\": %.3f, \"groups\": %lld, "
          "\"conflicts_pruned\": %lld, \"target_ms\": 50, \"meets_target\": %s",
          (long long)weights, (long long)nonzero, (double)nonzero / (double)weights, alpha, gamma, block,
-         cc_popcount_name(), runs, median * 1e3, total[0] * 1e3, total[runs - 1] * 1e3, t_bits[runs / 2] * 1e3,
+         cc_kernels_best()->name, runs, median * 1e3, total[0] * 1e3, total[runs - 1] * 1e3, t_bits[runs / 2] * 1e3,
          t_group[runs / 2] * 1e3, t_pack[runs / 2] * 1e3, (long long)groups, (long long)pruned_total,
          median * 1e3 <= 50 ? "true" : "false");
   if (naive)

@@ -175,110 +175,144 @@ static const char *const model_words[] = {"vocab", "embed", "dropout", "lstm", "
 static const char *const vocab_kinds[] = {"bytes", "chars", "words"};
 static const char *const decoder_kinds[] = {"tied", "untied"};
 
-static void check_model(Sem *s, const AstStmt *model) {
+/* What the model block has given so far. */
+typedef struct ModelSeen {
+  const AstStmt *vocab, *embed, *decoder; /* the first of each */
+  int nlstm;
+} ModelSeen;
+
+/* vocab bytes|chars|words [SIZE]; */
+static void check_vocab(Sem *s, const AstStmt *st, ModelSeen *seen) {
   Spec *sp = s->spec;
+  if (once(s, st, &seen->vocab) || want_values(s, st, 1, 2, "a kind (bytes, chars or words) and an optional size") ||
+      no_block(s, st))
+    return;
+  int k = 0;
+  if (get_word(s, st->values, vocab_kinds, 3, "vocab", &k)) return;
+  sp->vocab_kind = k;
+  if (st->nvalues == 2) {
+    long long n;
+    if (get_int(s, st->values->next, 1, INT32_MAX / 4, "vocabulary size", &n)) return;
+    if (k == VOCAB_BYTES && n != 256) ERR(st->values->next->loc, "a bytes vocabulary has 256 tokens, not %lld", n);
+    else sp->vocab_size = n;
+  }
+}
+
+/* embed SIZE [{ dropout P; }] — the first layer */
+static void check_embed(Sem *s, const AstStmt *st, ModelSeen *seen) {
+  if (seen->embed) {
+    once(s, st, &seen->embed);
+    return;
+  }
+  seen->embed = st;
+  if (s->spec->nlayers > 0) ERR(st->loc, "'embed' must be the first layer");
+  if (want_values(s, st, 1, 1, "a size, as in 'embed 200'")) return;
+  long long n;
+  if (get_int(s, st->values, 1, 1 << 20, "embedding size", &n)) return;
+  SpecLayer l = {0};
+  l.loc = st->loc;
+  l.kind = SPEC_EMBED;
+  l.size = n;
+  if (st->has_block) {
+    static const char *const keys[] = {"dropout"};
+    static const double lo[] = {0}, hi[] = {1};
+    static const int open[] = {1};
+    check_settings(s, st->body, "embed block", keys, 1, &l.dropout, lo, hi, open);
+  }
+  add_layer(s, &l);
+}
+
+/* dropout P; — between embed and the decoder */
+static void check_dropout(Sem *s, const AstStmt *st, const ModelSeen *seen) {
+  SpecLayer l = {0};
+  l.loc = st->loc;
+  if (want_values(s, st, 1, 1, "a probability, as in 'dropout 0.25'") || no_block(s, st)) return;
+  if (get_num(s, st->values, 0, 1, 1, "dropout", &l.dropout)) return;
+  if (!seen->embed) ERR(st->loc, "'dropout' must come after 'embed'");
+  if (seen->decoder) ERR(st->loc, "'dropout' cannot come after the decoder");
+  l.kind = SPEC_DROPOUT;
+  add_layer(s, &l);
+}
+
+/* lstm SIZE [{ weight_drop P; }] — between embed and the decoder */
+static void check_lstm(Sem *s, const AstStmt *st, ModelSeen *seen) {
+  seen->nlstm++;
+  if (want_values(s, st, 1, 1, "a hidden size, as in 'lstm 1000'")) return;
+  long long n;
+  if (get_int(s, st->values, 1, 1 << 20, "lstm size", &n)) return;
+  if (!seen->embed) ERR(st->loc, "'lstm' must come after 'embed'");
+  if (seen->decoder) ERR(st->loc, "'lstm' cannot come after the decoder");
+  SpecLayer l = {0};
+  l.loc = st->loc;
+  l.kind = SPEC_LSTM;
+  l.size = n;
+  if (st->has_block) {
+    static const char *const keys[] = {"weight_drop"};
+    static const double lo[] = {0}, hi[] = {1};
+    static const int open[] = {1};
+    check_settings(s, st->body, "lstm block", keys, 1, &l.weight_drop, lo, hi, open);
+  }
+  add_layer(s, &l);
+}
+
+/* decoder tied|untied; — the last layer */
+static void check_decoder(Sem *s, const AstStmt *st, ModelSeen *seen) {
+  if (once(s, st, &seen->decoder) || want_values(s, st, 1, 1, "'tied' or 'untied'") || no_block(s, st)) return;
+  int k = 0;
+  if (get_word(s, st->values, decoder_kinds, 2, "decoder", &k)) return;
+  SpecLayer l = {0};
+  l.loc = st->loc;
+  l.kind = SPEC_DECODER;
+  l.tied = k == 0;
+  add_layer(s, &l);
+}
+
+/* Missing pieces, reported only when the block had no other error (clean), which would likely explain them
+ * (a statement swallowed by a missing ';', say); and a tied decoder's sizes. */
+static void check_model_whole(Sem *s, const AstStmt *model, const ModelSeen *seen, int clean) {
+  Spec *sp = s->spec;
+  const char *mname = sp->name ? sp->name : "?";
+  if (!seen->vocab && clean) ERR(model->loc, "model '%s' has no 'vocab' statement (vocab bytes, chars or words)", mname);
+  if (!seen->embed && clean) ERR(model->loc, "model '%s' has no 'embed' layer", mname);
+  if (!seen->nlstm && clean) ERR(model->loc, "model '%s' has no 'lstm' layer", mname);
+  if (!seen->decoder && clean) ERR(model->loc, "model '%s' has no 'decoder' (decoder tied or decoder untied)", mname);
+  if (!seen->decoder || !seen->embed || !seen->nlstm) return;
+  const SpecLayer *last_lstm = NULL, *emb = NULL, *dec = NULL;
+  for (int i = 0; i < sp->nlayers; i++) {
+    if (sp->layers[i].kind == SPEC_LSTM) last_lstm = &sp->layers[i];
+    if (sp->layers[i].kind == SPEC_EMBED) emb = &sp->layers[i];
+    if (sp->layers[i].kind == SPEC_DECODER) dec = &sp->layers[i];
+  }
+  if (dec && emb && last_lstm && dec->tied && last_lstm->size != emb->size) {
+    ERR(dec->loc, "a tied decoder needs the last lstm's size (%lld) to equal the embedding size (%lld)",
+        (long long)last_lstm->size, (long long)emb->size);
+    diag_note(s->diag, last_lstm->loc, "last lstm is here");
+  }
+}
+
+/* model NAME { layers } */
+static void check_model(Sem *s, const AstStmt *model) {
   if (model->nvalues < 1 || model->values->kind != AST_WORD) {
     ERR(model->loc, "'model' needs a name, as in 'model charptb { … }'");
   } else {
-    sp->name = model->values->s;
+    s->spec->name = model->values->s;
     if (model->nvalues > 1) ERR(model->values->next->loc, "'model' takes one name; unexpected '%s'", value_text(model->values->next));
   }
   if (!model->has_block) {
     ERR(model->loc, "'model' needs a block { … } of layers");
     return;
   }
-  const AstStmt *vocab = NULL, *decoder = NULL, *embed = NULL;
-  int nlstm = 0, errors_before = s->diag->nerrors;
+  ModelSeen seen = {0};
+  int errors_before = s->diag->nerrors;
   for (const AstStmt *st = model->body; st; st = st->next) {
-    SpecLayer l = {0};
-    l.loc = st->loc;
-    if (!strcmp(st->word, "vocab")) {
-      if (once(s, st, &vocab) || want_values(s, st, 1, 2, "a kind (bytes, chars or words) and an optional size") ||
-          no_block(s, st))
-        continue;
-      int k = 0;
-      if (get_word(s, st->values, vocab_kinds, 3, "vocab", &k)) continue;
-      sp->vocab_kind = k;
-      if (st->nvalues == 2) {
-        long long n;
-        if (get_int(s, st->values->next, 1, INT32_MAX / 4, "vocabulary size", &n)) continue;
-        if (k == VOCAB_BYTES && n != 256) ERR(st->values->next->loc, "a bytes vocabulary has 256 tokens, not %lld", n);
-        else sp->vocab_size = n;
-      }
-    } else if (!strcmp(st->word, "embed")) {
-      if (embed) {
-        once(s, st, &embed);
-        continue;
-      }
-      embed = st;
-      if (sp->nlayers > 0) ERR(st->loc, "'embed' must be the first layer");
-      if (want_values(s, st, 1, 1, "a size, as in 'embed 200'")) continue;
-      long long n;
-      if (get_int(s, st->values, 1, 1 << 20, "embedding size", &n)) continue;
-      l.kind = SPEC_EMBED;
-      l.size = n;
-      if (st->has_block) {
-        static const char *const keys[] = {"dropout"};
-        static const double lo[] = {0}, hi[] = {1};
-        static const int open[] = {1};
-        check_settings(s, st->body, "embed block", keys, 1, &l.dropout, lo, hi, open);
-      }
-      add_layer(s, &l);
-    } else if (!strcmp(st->word, "dropout")) {
-      if (want_values(s, st, 1, 1, "a probability, as in 'dropout 0.25'") || no_block(s, st)) continue;
-      if (get_num(s, st->values, 0, 1, 1, "dropout", &l.dropout)) continue;
-      if (!embed) ERR(st->loc, "'dropout' must come after 'embed'");
-      if (decoder) ERR(st->loc, "'dropout' cannot come after the decoder");
-      l.kind = SPEC_DROPOUT;
-      add_layer(s, &l);
-    } else if (!strcmp(st->word, "lstm")) {
-      nlstm++;
-      if (want_values(s, st, 1, 1, "a hidden size, as in 'lstm 1000'")) continue;
-      long long n;
-      if (get_int(s, st->values, 1, 1 << 20, "lstm size", &n)) continue;
-      if (!embed) ERR(st->loc, "'lstm' must come after 'embed'");
-      if (decoder) ERR(st->loc, "'lstm' cannot come after the decoder");
-      l.kind = SPEC_LSTM;
-      l.size = n;
-      if (st->has_block) {
-        static const char *const keys[] = {"weight_drop"};
-        static const double lo[] = {0}, hi[] = {1};
-        static const int open[] = {1};
-        check_settings(s, st->body, "lstm block", keys, 1, &l.weight_drop, lo, hi, open);
-      }
-      add_layer(s, &l);
-    } else if (!strcmp(st->word, "decoder")) {
-      if (once(s, st, &decoder) || want_values(s, st, 1, 1, "'tied' or 'untied'") || no_block(s, st)) continue;
-      int k = 0;
-      if (get_word(s, st->values, decoder_kinds, 2, "decoder", &k)) continue;
-      l.kind = SPEC_DECODER;
-      l.tied = k == 0;
-      add_layer(s, &l);
-    } else {
-      unknown_word(s, st, "model block", model_words, 5);
-    }
+    if (!strcmp(st->word, "vocab")) check_vocab(s, st, &seen);
+    else if (!strcmp(st->word, "embed")) check_embed(s, st, &seen);
+    else if (!strcmp(st->word, "dropout")) check_dropout(s, st, &seen);
+    else if (!strcmp(st->word, "lstm")) check_lstm(s, st, &seen);
+    else if (!strcmp(st->word, "decoder")) check_decoder(s, st, &seen);
+    else unknown_word(s, st, "model block", model_words, 5);
   }
-  /* Missing pieces are reported only when the block had no other error, which would likely explain them
-   * (a statement swallowed by a missing ';', say). */
-  int clean = s->diag->nerrors == errors_before;
-  const char *mname = sp->name ? sp->name : "?";
-  if (!vocab && clean) ERR(model->loc, "model '%s' has no 'vocab' statement (vocab bytes, chars or words)", mname);
-  if (!embed && clean) ERR(model->loc, "model '%s' has no 'embed' layer", mname);
-  if (!nlstm && clean) ERR(model->loc, "model '%s' has no 'lstm' layer", mname);
-  if (!decoder && clean) ERR(model->loc, "model '%s' has no 'decoder' (decoder tied or decoder untied)", mname);
-  if (decoder && embed && nlstm) {
-    const SpecLayer *last_lstm = NULL, *emb = NULL, *dec = NULL;
-    for (int i = 0; i < sp->nlayers; i++) {
-      if (sp->layers[i].kind == SPEC_LSTM) last_lstm = &sp->layers[i];
-      if (sp->layers[i].kind == SPEC_EMBED) emb = &sp->layers[i];
-      if (sp->layers[i].kind == SPEC_DECODER) dec = &sp->layers[i];
-    }
-    if (dec && emb && last_lstm && dec->tied && last_lstm->size != emb->size) {
-      ERR(dec->loc, "a tied decoder needs the last lstm's size (%lld) to equal the embedding size (%lld)",
-          (long long)last_lstm->size, (long long)emb->size);
-      diag_note(s->diag, last_lstm->loc, "last lstm is here");
-    }
-  }
+  check_model_whole(s, model, &seen, s->diag->nerrors == errors_before);
 }
 
 /* --- train block ------------------------------------------------------------------------------------ */

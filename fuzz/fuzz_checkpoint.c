@@ -50,7 +50,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   Schedule sched = {0};
   TrainState s = {0};
   uint64_t hash;
-  if (lower_spec(spec, 0, &g) || schedule_init(&sched, spec, g->nslots)) goto done;
+  Diag d;
+  diag_init(&d, NULL);
+  if (lower_spec(spec, 0, &g) || schedule_init(&sched, spec, g->nslots, &d)) goto done;
   if (st_read_buffer("fuzz.ckpt.safetensors", data, size, &raw)) goto done;
   if (ckpt_open_file(raw, g, "{}", &f, &hash)) goto done;
   if (net_create(g, gemm, spec->train.batch, 1, &net)) goto done;

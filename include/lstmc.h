@@ -10,6 +10,7 @@
 #ifndef LSTMC_H
 #define LSTMC_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -209,6 +210,131 @@ typedef struct lstmc_compile_opts {
 /* Compiles a model whose weights are loaded. Fails with LSTMC_ERR_UNSUPPORTED when lstmc was built without
  * the LLVM CPU backend. */
 int lstmc_model_compile(const lstmc_model *m, const lstmc_compile_opts *o);
+
+/* ---- training ----------------------------------------------------------------------------------------
+ * lstmc_train runs AWD-LSTM training over a spec's train block (docs/train.md): batches, validation after
+ * every epoch, the block's prune_at pipelines, a checkpoint per epoch that a later call resumes bit for bit,
+ * an optional CSV log, and the final weights. It prints nothing: what a run has to say comes as events
+ * through opts->on_event, and the caller decides what to show of it (the CLI draws a progress bar on a
+ * terminal and plain lines elsewhere). */
+
+typedef enum lstmc_train_event_kind {
+  LSTMC_TRAIN_START = 1,   /* set up (data read, weights made or loaded): training begins or resumes */
+  LSTMC_TRAIN_PIPELINE,    /* a prune_at pipeline ran at the start of an epoch */
+  LSTMC_TRAIN_PROGRESS,    /* a batch is done; once more with `last` set when the epoch's batches are */
+  LSTMC_TRAIN_EPOCH,       /* an epoch is done and validated (its log line is made; its checkpoint follows) */
+  LSTMC_TRAIN_CHECKPOINT,  /* a checkpoint was written */
+  LSTMC_TRAIN_LIMIT,       /* max_steps or max_seconds was reached inside an epoch: a checkpoint and the
+                              validation follow, then STOPPED */
+  LSTMC_TRAIN_STOPPED,     /* the run stops early (after LIMIT); the final weights follow */
+  LSTMC_TRAIN_INTERRUPTED, /* *stop was set: the checkpoint is written and lstmc_train returns
+                              LSTMC_ERR_INTERRUPTED without writing the final weights */
+  LSTMC_TRAIN_EXPORTED,    /* the final weights went through the schedule's structures (and quantizer) */
+  LSTMC_TRAIN_DONE         /* the final weights are written */
+} lstmc_train_event_kind;
+
+/* Why a run stopped before its last epoch (event field `reason`). */
+enum { LSTMC_TRAIN_MAX_STEPS = 1, LSTMC_TRAIN_MAX_SECONDS = 2 };
+
+/* One event. The first group of fields is set for every kind; the others for the kinds named beside them
+ * (0 or NULL otherwise). Strings are owned by lstmc and valid during the callback only. */
+typedef struct lstmc_train_event {
+  lstmc_train_event_kind kind;
+  int64_t epoch;        /* the epoch in progress, from 1; at an epoch's end the next one (epochs + 1 after the
+                           last), except in EPOCH: the one that ended */
+  int64_t epochs;       /* epochs in all */
+  uint64_t step;        /* optimizer steps taken in all, over resumed runs too */
+  double elapsed;       /* seconds since training began (START; the setup before it is not counted) */
+  const char *unit;     /* what a token is in rates: "chars" (bytes and chars models) or "words" */
+
+  /* START */
+  const char *model;      /* the model's name */
+  const char *data;       /* the training text's path */
+  const char *optimizer;  /* "adam (lr 0.002, beta1 0.9, …)" */
+  const char *kernel;     /* the engine's matrix kernel ("avx2+fma", "portable"; cuda: the GPU and precision) */
+  int64_t tokens;         /* training tokens */
+  int64_t vocab_size;
+  int64_t streams;        /* the batch: streams stepped together */
+  int64_t steps_per_epoch;/* tokens per stream */
+  int threads;            /* threads the engine runs on (0: a GPU, named by kernel) */
+  int resumed;            /* 1 when continuing from opts->resume */
+
+  /* PROGRESS */
+  double fraction;      /* of the epoch's batches done, 0 to 1 */
+  double tokens_per_s;  /* PROGRESS, DONE: training tokens per second of this call's batches (0: none yet) */
+  double eta;           /* seconds left to the end of the run or the max_seconds budget; NaN while unknown */
+  int last;             /* 1 for the report after the epoch's last batch */
+
+  /* PROGRESS (the epoch so far), EPOCH (the whole epoch): mean cross-entropy without AR/TAR */
+  double loss;          /* in nats; NaN before the first batch */
+  double bpc;           /* in bits (loss / ln 2) */
+
+  /* EPOCH */
+  double valid_bpc;     /* EPOCH, STOPPED, EXPORTED, DONE: validation BPC (NaN without validation data) */
+  double lr;            /* the epoch's learning rate (before the seq_len/bptt scaling) */
+  double sparsity;      /* EPOCH, PIPELINE: the fraction of zero weights in all matrices */
+  double seconds;       /* EPOCH: the epoch's time (batches, pipelines, validation); PIPELINE: the pipeline's;
+                           DONE: the elapsed time */
+  double pass_seconds;  /* EPOCH: the epoch's time in pipelines */
+
+  /* PIPELINE */
+  int pipeline;         /* which prune_at entry of the train block, from 1 */
+
+  /* LIMIT, STOPPED */
+  int reason;           /* LSTMC_TRAIN_MAX_STEPS or LSTMC_TRAIN_MAX_SECONDS */
+
+  /* CHECKPOINT, STOPPED, INTERRUPTED: the checkpoint's path; DONE: the final weights' */
+  const char *path;
+
+  /* EXPORTED */
+  const char *pipelines; /* the pipelines the exported weights went through (NULL when none is recorded) */
+  double float_bpc;      /* the validation BPC of the float master weights (valid_bpc is the exported ones') */
+} lstmc_train_event;
+
+typedef struct lstmc_train_options {
+  const char *data, *valid; /* training and validation text (NULL: the train block's `data` / `valid`) */
+  const char *out;          /* the final weights (.safetensors); required */
+  const char *checkpoint;   /* NULL: `out` with ".safetensors" replaced by ".ckpt.safetensors" */
+  const char *resume;       /* a checkpoint to continue from, or NULL */
+  const char *log;          /* a CSV file rewritten after every epoch (one line each), or NULL */
+  const char *init;         /* initial weights (and vocabulary), any format, or NULL for random ones; not with resume */
+  const char *target;       /* the engine: "cpu" (NULL means cpu) or "cuda" (one GPU; docs/train.md) */
+  const char *precision;    /* cuda: "f32" (NULL means f32: no TF32) or "bf16" (bf16 products, fp32 master
+                               weights) */
+  int64_t epochs;           /* epochs in all; 0: the train block's */
+  double max_seconds;       /* 0: no limit; else stop at the first batch boundary after this much training time */
+  int64_t max_steps;        /* 0: no limit; else stop after this many optimizer steps in all */
+  int threads;              /* CPU threads; 0: every core. Results do not depend on it. */
+  /* Called on the training thread for every event (may be NULL). */
+  void (*on_event)(const lstmc_train_event *e, void *ctx);
+  void *ctx;
+  /* When set (by a SIGINT handler, say) the run stops at the next batch boundary with a checkpoint. May be NULL. */
+  volatile sig_atomic_t *stop;
+} lstmc_train_options;
+
+typedef struct lstmc_train_result {
+  double valid_bpc;     /* of the weights written; NaN without validation data */
+  double train_loss;    /* the mean cross-entropy (nats) of the last epoch this call completed */
+  int64_t epochs_done;  /* epochs completed by this call */
+  uint64_t steps;       /* optimizer steps in all */
+  double seconds;       /* wall time from the START event to the end */
+  double tokens_per_s;  /* training tokens per second of this call's batches */
+  int interrupted;      /* stopped by *stop: the checkpoint was written, `out` was not */
+} lstmc_train_result;
+
+/* Trains the model of spec_path as its train block says, with opts (`out` is required; NULL opts is a usage
+ * error). Returns 0 when the run finished — also when max_seconds or max_steps stopped it: the
+ * checkpoint and `out` are written — or a status with lstmc_errmsg(): LSTMC_ERR_INTERRUPTED when *stop was
+ * set (the message names the checkpoint to resume from); LSTMC_ERR_PARSE for a malformed spec or schedule,
+ * whose diagnostics (file:line:col, source line, caret) were written to stderr. *result (may be NULL) is
+ * filled as far as the run got. Everything lstmc_train allocates is freed before it returns. */
+int lstmc_train(const char *spec_path, const lstmc_train_options *opts, lstmc_train_result *result);
+
+/* Draws the curves of a training log (the CSV that lstmc_train writes) — train and validation BPC against the
+ * epoch — as out_path's extension says: ".svg" or ".png" (LSTMC_ERR_UNSUPPORTED when lstmc was built without
+ * libpng). title NULL: the log's file name. Returns 0, or LSTMC_ERR_IO, LSTMC_ERR_FORMAT (not a training
+ * log), LSTMC_ERR_USAGE (another extension). */
+int lstmc_plot(const char *log_path, const char *out_path, const char *title);
 
 #ifdef __cplusplus
 }

@@ -9,6 +9,7 @@
  * columns, each group holding at most ⌊gamma·rows⌋ conflicts. Deterministic.
  * Preserves: every value, bit for bit (conflict-prune drops the conflicts and packs). */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -28,7 +29,9 @@ int64_t cc_conflict_limit(double gamma, int64_t rows) { return (int64_t)floor(ga
  * Two loops carry the passes' time: |a ∧ b| over n words (overlap: giving up, returning a value > budget,
  * once it exceeds budget, so that an inadmissible candidate stops early), and the nonzero bits of 64
  * floats (nonzero64). The library is built for any x86-64, where __builtin_popcountll is a table routine;
- * popcnt and, where the CPU has them, AVX-512 (F, VPOPCNTDQ) versions are picked once at run time. */
+ * popcnt and, where the CPU has them, AVX-512 (F, VPOPCNTDQ) versions are picked once at run time
+ * (cc_kernels_best, under pthread_once). Every function that runs them takes the set as an argument, so
+ * a test can compare the sets side by side without changing what any other caller runs. */
 
 static uint64_t nonzero64_generic(const float *v) {
   uint64_t bits = 0;
@@ -88,52 +91,40 @@ __attribute__((target("avx512f"))) static uint64_t nonzero64_avx512(const float 
 }
 #endif
 
-typedef int64_t (*OverlapFn)(const uint64_t *, const uint64_t *, int64_t, int64_t);
-typedef uint64_t (*Nonzero64Fn)(const float *);
+/* The kernel sets: all portable, popcnt for the overlap, and the best this CPU has (picked once). */
+static const CcKernels kernels_generic = {"generic", overlap_generic, nonzero64_generic};
+#if defined(__x86_64__) && defined(__GNUC__)
+static const CcKernels kernels_popcnt = {"popcnt", overlap_popcnt, nonzero64_generic};
+static const CcKernels kernels_popcnt_avx512 = {"popcnt", overlap_popcnt, nonzero64_avx512};
+static const CcKernels kernels_avx512 = {"avx512-vpopcntdq", overlap_avx512, nonzero64_avx512};
+#endif
 
-static OverlapFn overlap;
-static Nonzero64Fn nonzero64;
-static const char *kernels_name = "generic";
+static const CcKernels *kernels_best;
+static pthread_once_t kernels_once = PTHREAD_ONCE_INIT;
 
 static void pick_kernels(void) {
-  nonzero64 = nonzero64_generic;
-  overlap = overlap_generic;
+  kernels_best = &kernels_generic;
 #if defined(__x86_64__) && defined(__GNUC__)
   __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f")) nonzero64 = nonzero64_avx512;
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vpopcntdq")) {
-    overlap = overlap_avx512;
-    kernels_name = "avx512-vpopcntdq";
-  } else if (__builtin_cpu_supports("popcnt")) {
-    overlap = overlap_popcnt;
-    kernels_name = "popcnt";
-  }
+  int avx512f = __builtin_cpu_supports("avx512f");
+  if (avx512f && __builtin_cpu_supports("avx512vpopcntdq")) kernels_best = &kernels_avx512;
+  else if (__builtin_cpu_supports("popcnt")) kernels_best = avx512f ? &kernels_popcnt_avx512 : &kernels_popcnt;
 #endif
 }
 
-const char *cc_popcount_name(void) {
-  if (!overlap) pick_kernels();
-  return kernels_name;
+const CcKernels *cc_kernels_best(void) {
+  pthread_once(&kernels_once, pick_kernels);
+  return kernels_best;
 }
 
-int cc_select_kernels(const char *name) {
-  pick_kernels();
-  if (!strcmp(name, kernels_name)) return 0;
-  if (!strcmp(name, "generic")) {
-    overlap = overlap_generic;
-    nonzero64 = nonzero64_generic;
-    kernels_name = "generic";
-    return 0;
-  }
+const CcKernels *cc_kernels_named(const char *name) {
+  const CcKernels *best = cc_kernels_best();
+  if (!strcmp(name, best->name)) return best;
+  if (!strcmp(name, "generic")) return &kernels_generic;
 #if defined(__x86_64__) && defined(__GNUC__)
-  if (!strcmp(name, "popcnt") && __builtin_cpu_supports("popcnt")) {
-    overlap = overlap_popcnt;
-    nonzero64 = nonzero64_generic;
-    kernels_name = "popcnt";
-    return 0;
-  }
+  if (!strcmp(name, "popcnt") && __builtin_cpu_supports("popcnt")) return &kernels_popcnt;
 #endif
-  return -1;
+  return NULL;
 }
 
 /* Transposes a 64×64 bit matrix in place: bit j of a[i] moves to bit i of a[j]. Swaps the off-diagonal
@@ -148,16 +139,15 @@ static void transpose64(uint64_t a[64]) {
     }
 }
 
-const float *cc_row_bits(const Tensor *t, int64_t r, float *tmp, uint64_t *out, int64_t cw) {
+const float *cc_row_bits(const CcKernels *kern, const Tensor *t, int64_t r, float *tmp, uint64_t *out, int64_t cw) {
   const float *v = tmp;
   const uint8_t *mask = t->mask ? t->mask + (size_t)r * t->mask_stride : NULL;
   if (t->enc == LX_ENC_F32) v = (const float *)(const void *)(t->codes + (size_t)r * t->stride);
   else tensor_row_to_f32(t, r, tmp);
-  if (!nonzero64) pick_kernels();
   for (int64_t w = 0; w < cw; w++) {
     int64_t c0 = w * 64, n = t->cols - c0 < 64 ? t->cols - c0 : 64;
     uint64_t bits = 0;
-    if (n == 64) bits = nonzero64(v + c0);
+    if (n == 64) bits = kern->nonzero64(v + c0);
     else
       for (int64_t i = 0; i < n; i++) bits |= (uint64_t)(v[c0 + i] != 0.0f) << i;
     if (mask && t->enc == LX_ENC_F32) {
@@ -171,7 +161,7 @@ const float *cc_row_bits(const Tensor *t, int64_t r, float *tmp, uint64_t *out, 
   return v;
 }
 
-int cc_column_bits(const Tensor *t, uint64_t **bits, int64_t *words) {
+int cc_column_bits(const CcKernels *kern, const Tensor *t, uint64_t **bits, int64_t *words) {
   int64_t W = (t->rows + 63) / 64, cw = (t->cols + 63) / 64;
   size_t n;
   *bits = NULL;
@@ -190,7 +180,7 @@ int cc_column_bits(const Tensor *t, uint64_t **bits, int64_t *words) {
   uint64_t tile[64];
   for (int64_t rb = 0; rb < W; rb++) {
     int64_t nrows = t->rows - rb * 64 < 64 ? t->rows - rb * 64 : 64;
-    for (int64_t i = 0; i < nrows; i++) cc_row_bits(t, rb * 64 + i, tmp, rowbits + i * cw, cw);
+    for (int64_t i = 0; i < nrows; i++) cc_row_bits(kern, t, rb * 64 + i, tmp, rowbits + i * cw, cw);
     for (int64_t cb = 0; cb < cw; cb++) {
       for (int64_t i = 0; i < 64; i++) tile[i] = i < nrows ? rowbits[i * cw + cb] : 0;
       transpose64(tile);
@@ -230,9 +220,8 @@ static int groups_alloc(CcGroups *out, int64_t cols) {
   return 0;
 }
 
-int cc_group_columns(const uint64_t *bits, int64_t rows, int64_t cols, int alpha, double gamma, int block,
-                     CcGroups *out) {
-  if (!overlap) pick_kernels();
+int cc_group_columns(const CcKernels *kern, const uint64_t *bits, int64_t rows, int64_t cols, int alpha, double gamma,
+                     int block, CcGroups *out) {
   int64_t W = (rows + 63) / 64, limit = cc_conflict_limit(gamma, rows);
   if (groups_alloc(out, cols)) return LSTMC_ERR_NOMEM;
   int32_t *pop = lx_malloc(((size_t)cols + 1) * sizeof *pop);
@@ -268,7 +257,7 @@ int cc_group_columns(const uint64_t *bits, int64_t rows, int64_t cols, int alpha
         int best = -1, kept = 0;
         for (int i = 0; i < ncand; i++) {
           int32_t c = cand[i];
-          int64_t ov = overlap(uni, bits + (size_t)c * W, W, budget);
+          int64_t ov = kern->overlap(uni, bits + (size_t)c * W, W, budget);
           if (ov > budget) continue;
           /* rows newly covered = pop − overlap: the fewest all-zero rows left; ties keep the lowest column */
           int64_t gain = pop[c] - ov;
@@ -379,6 +368,7 @@ int pass_column_combine(Graph *g, const PassArgs *a, PassStats *st) {
     return lx_nomem("combining columns");
   }
   int rc = pass_select(g, a, PO_column_combine_only, PO_column_combine_skip, PASS_SET_RECURRENT, sel);
+  const CcKernels *kernels = cc_kernels_best();
   for (int i = 0; i < g->nslots && !rc; i++)
     if (sel[i] && g->slots[i].t->layout == LX_LAYOUT_PACKED)
       rc = pass_bad_format("column-combine", g->slots[i].t, "dense or masked weights (its columns are combined already)");
@@ -387,7 +377,8 @@ int pass_column_combine(Graph *g, const PassArgs *a, PassStats *st) {
     const Tensor *t = g->slots[i].t;
     uint64_t *bits;
     int64_t words;
-    if (!(rc = cc_column_bits(t, &bits, &words))) rc = cc_group_columns(bits, t->rows, t->cols, alpha, gamma, block, &groups[i]);
+    if (!(rc = cc_column_bits(kernels, t, &bits, &words)))
+      rc = cc_group_columns(kernels, bits, t->rows, t->cols, alpha, gamma, block, &groups[i]);
     lx_free(bits);
   }
   /* every grouping is made: attach them (this cannot fail) */

@@ -42,9 +42,10 @@ int cc_pack_tensor(const Tensor *t, Tensor **out, int64_t *pruned) {
     for (int32_t k = t->group_off[g]; k < t->group_off[g + 1]; k++)
       group_of[t->group_cols[k]] = (int32_t)(g << 8 | (k - t->group_off[g]));
   int64_t dropped = 0;
+  const CcKernels *kernels = cc_kernels_best();
   for (int64_t r = 0; r < t->rows; r++) {
     const unsigned char *src = t->codes + (size_t)r * t->stride;
-    const float *v = cc_row_bits(t, r, tmp, bits, cw);
+    const float *v = cc_row_bits(kernels, t, r, tmp, bits, cw);
     /* Visit only the nonzeros. Each group's winner is one integer maximum: |w| as its bits (order-
      * preserving for non-negative floats), then 255 − position, so equal magnitudes go to the lowest
      * column — no data-dependent branch, which here would mispredict on every other weight. */

@@ -132,26 +132,32 @@ void cc_groups_free(CcGroups *g);
 
 /* ⌊gamma · rows⌋, the conflicts a group may hold (with 1e-9 of slack so that 0.29·100 is 29). */
 int64_t cc_conflict_limit(double gamma, int64_t rows);
+/* The two loops the grouping's time goes to, in one of the versions this CPU can run: the popcount of
+ * a ∧ b over n words, stopping once it exceeds budget (overlap), and the nonzero bits of 64 floats. */
+typedef struct CcKernels {
+  const char *name; /* "avx512-vpopcntdq", "popcnt" or "generic" */
+  int64_t (*overlap)(const uint64_t *a, const uint64_t *b, int64_t n, int64_t budget);
+  uint64_t (*nonzero64)(const float *v);
+} CcKernels;
+/* The fastest kernels this CPU has (chosen once; safe from any thread). Static storage. */
+const CcKernels *cc_kernels_best(void);
+/* The named kernels ("generic", "popcnt", or cc_kernels_best()'s name, which gives that set), or NULL when
+ * this CPU lacks them: for tests and benchmarks that compare them. Static storage. */
+const CcKernels *cc_kernels_named(const char *name);
 /* Row r's nonzero pattern as cw = ceil(cols / 64) words, bit c of word c / 64 (masked weights are zero).
  * Returns the row's values: in place for f32, else decoded into tmp[cols]. f32 rows are read without a
  * copy because they are what prune leaves and what the passes' time goes to. */
-const float *cc_row_bits(const Tensor *t, int64_t r, float *tmp, uint64_t *out, int64_t cw);
+const float *cc_row_bits(const CcKernels *kern, const Tensor *t, int64_t r, float *tmp, uint64_t *out, int64_t cw);
 /* The nonzero pattern of a 2-D tensor as one bitset per column: bit r of bits[c * words + r / 64].
  * *words = ceil(rows / 64). *bits is lx_free'd by the caller. */
-int cc_column_bits(const Tensor *t, uint64_t **bits, int64_t *words);
-/* Which kernels (popcount, nonzero bits) the grouping uses on this CPU: "avx512-vpopcntdq", "popcnt" or
- * "generic". */
-const char *cc_popcount_name(void);
-/* For tests: use the named kernels ("generic", "popcnt", or the best the CPU has, which is what
- * cc_popcount_name() gave before any selection); -1 when the CPU lacks them. */
-int cc_select_kernels(const char *name);
+int cc_column_bits(const CcKernels *kern, const Tensor *t, uint64_t **bits, int64_t *words);
 /* The grouping of Kung, McDanel & Zhang (ASPLOS 2019) as ../shared/DESIGN.md states it: inside each block
  * of `block` consecutive columns, a group starts at the lowest-numbered nonzero column not yet grouped and
  * takes, while it has fewer than alpha columns, the admissible candidate (conflicts stay ≤ ⌊gamma·rows⌋)
  * that leaves the fewest all-zero rows, the lowest-numbered on ties. All-zero columns join no group.
  * Admission is one AND + popcount per candidate over the column bitsets. */
-int cc_group_columns(const uint64_t *bits, int64_t rows, int64_t cols, int alpha, double gamma, int block,
-                     CcGroups *out);
+int cc_group_columns(const CcKernels *kern, const uint64_t *bits, int64_t rows, int64_t cols, int alpha, double gamma,
+                     int block, CcGroups *out);
 /* The same grouping by pairwise scans of a dense nonzero map nz[rows * cols] (O(cols² · rows)): the
  * oracle for tests and the baseline of bench/cc_bench. */
 int cc_group_columns_naive(const uint8_t *nz, int64_t rows, int64_t cols, int alpha, double gamma, int block,

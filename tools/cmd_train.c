@@ -1,12 +1,14 @@
-/* The training commands: `lstmc train` (train/trainer.h) and `lstmc plot` (train/plot.h). */
+/* `lstmc train` (lstmc_train): the options, Ctrl-C, and what the run's events look like on stderr — a
+ * progress bar redrawn in place on a terminal, plain lines (one per tenth of an epoch) elsewhere, nothing
+ * with --quiet. */
+#include <inttypes.h>
+#include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "tools/cli.h"
-#include "train/plot.h"
-#include "train/trainer.h"
 
 const OptSpec train_opts[] = {{"data", 1, "training text (default: the train block's 'data')"},
                               {"valid", 1, "validation text (default: the train block's 'valid')"},
@@ -24,6 +26,103 @@ const OptSpec train_opts[] = {{"data", 1, "training text (default: the train blo
                               {"quiet", 0, "no progress output"},
                               {0}};
 
+/* ---- drawing the events ---------------------------------------------------------------------------- */
+
+typedef struct TrainView {
+  int bar;             /* 1: a bar redrawn in place (a terminal), 0: plain lines */
+  double last_draw;    /* the event time of the last drawing */
+  int64_t last_decile; /* the tenth of the epoch the last drawing showed (-1: none yet) */
+} TrainView;
+
+static void fmt_duration(double s, char *buf, size_t n) {
+  if (!(s >= 0) || s > 1e7) {
+    snprintf(buf, n, "--:--");
+    return;
+  }
+  long v = (long)(s + 0.5);
+  if (v >= 3600) snprintf(buf, n, "%ld:%02ld:%02ld", v / 3600, v / 60 % 60, v % 60);
+  else snprintf(buf, n, "%ld:%02ld", v / 60, v % 60);
+}
+
+static void fmt_rate(double r, char *buf, size_t n) {
+  if (r >= 1e6) snprintf(buf, n, "%.2fM", r / 1e6);
+  else if (r >= 1e3) snprintf(buf, n, "%.1fk", r / 1e3);
+  else snprintf(buf, n, "%.0f", r);
+}
+
+/* The bar at most five times a second and always after an epoch's last batch; plain lines when the tenth
+ * of the epoch changes. */
+static void draw_progress(TrainView *v, const lstmc_train_event *e) {
+  int64_t decile = (int64_t)(e->fraction * 10);
+  if (v->bar && !e->last && e->elapsed - v->last_draw < 0.2) return;
+  if (!v->bar && (decile == v->last_decile || (e->last && v->last_decile == 10))) return;
+  v->last_draw = e->elapsed;
+  v->last_decile = decile;
+  char rs[32], es[32];
+  fmt_rate(e->tokens_per_s, rs, sizeof rs);
+  fmt_duration(e->eta, es, sizeof es);
+  if (v->bar) {
+    char bar[21];
+    int fill = (int)(e->fraction * 20);
+    for (int i = 0; i < 20; i++) bar[i] = i < fill ? '#' : '.';
+    bar[20] = 0;
+    fprintf(stderr, "\r\033[Kepoch %lld/%lld [%s] %3.0f%% | loss %.4f | bpc %.4f | %s %s/s | ETA %s", (long long)e->epoch,
+            (long long)e->epochs, bar, e->fraction * 100, e->loss, e->bpc, rs, e->unit, es);
+  } else {
+    fprintf(stderr, "epoch %lld/%lld %3.0f%%  loss %.4f  bpc %.4f  %s %s/s  ETA %s\n", (long long)e->epoch,
+            (long long)e->epochs, e->fraction * 100, e->loss, e->bpc, rs, e->unit, es);
+  }
+  fflush(stderr);
+}
+
+static void on_event(const lstmc_train_event *e, void *ctx) {
+  TrainView *v = ctx;
+  switch (e->kind) {
+  case LSTMC_TRAIN_START:
+    if (e->threads > 0)
+      fprintf(stderr, "lstmc: training %s on %s: %lld tokens (vocabulary %lld), %lld streams × %lld steps; %s; %d threads, %s kernel%s\n",
+              e->model, e->data, (long long)e->tokens, (long long)e->vocab_size, (long long)e->streams,
+              (long long)e->steps_per_epoch, e->optimizer, e->threads, e->kernel, e->resumed ? "; resumed" : "");
+    else /* a GPU: kernel names it */
+      fprintf(stderr, "lstmc: training %s on %s: %lld tokens (vocabulary %lld), %lld streams × %lld steps; %s; GPU %s%s\n",
+              e->model, e->data, (long long)e->tokens, (long long)e->vocab_size, (long long)e->streams,
+              (long long)e->steps_per_epoch, e->optimizer, e->kernel, e->resumed ? "; resumed" : "");
+    break;
+  case LSTMC_TRAIN_PROGRESS: draw_progress(v, e); break;
+  case LSTMC_TRAIN_PIPELINE:
+    if (v->bar) fputs("\r\033[K", stderr);
+    fprintf(stderr, "epoch %lld: prune_at pipeline %d ran in %.2f s; sparsity now %.1f%%\n", (long long)e->epoch, e->pipeline,
+            e->seconds, 100 * e->sparsity);
+    break;
+  case LSTMC_TRAIN_EPOCH:
+    if (v->bar) fputs("\r\033[K", stderr);
+    fprintf(stderr, "epoch %lld/%lld: train loss %.4f (bpc %.4f), valid bpc %.4f, lr %.4g, sparsity %.1f%%, %.1f s (passes %.1f s)\n",
+            (long long)e->epoch, (long long)e->epochs, e->loss, e->bpc, e->valid_bpc, e->lr, e->sparsity * 100, e->seconds,
+            e->pass_seconds);
+    break;
+  case LSTMC_TRAIN_LIMIT:
+  case LSTMC_TRAIN_INTERRUPTED: /* the bar's line stays; the message comes below it */
+    if (v->bar) fputs("\n", stderr);
+    break;
+  case LSTMC_TRAIN_STOPPED:
+    fprintf(stderr, "lstmc: stopped at epoch %lld, step %" PRIu64 " (%s); valid bpc %.4f; checkpoint %s\n", (long long)e->epoch,
+            e->step, e->reason == LSTMC_TRAIN_MAX_STEPS ? "--max-steps" : "--max-seconds", e->valid_bpc, e->path);
+    break;
+  case LSTMC_TRAIN_EXPORTED:
+    if (e->pipelines)
+      fprintf(stderr, "lstmc: exported through \"%s\": valid bpc %.4f (float master weights %.4f)\n", e->pipelines, e->valid_bpc,
+              e->float_bpc);
+    break;
+  case LSTMC_TRAIN_DONE:
+    fprintf(stderr, "lstmc: wrote %s (valid bpc %.4f) after %" PRIu64 " steps, %.1f s, training at %.0f %s/s\n", e->path,
+            e->valid_bpc, e->step, e->seconds, e->tokens_per_s, e->unit);
+    break;
+  case LSTMC_TRAIN_CHECKPOINT: break;
+  }
+}
+
+/* ---- the command ----------------------------------------------------------------------------------- */
+
 static volatile sig_atomic_t stop_requested;
 
 /* The first Ctrl-C asks the trainer to checkpoint and stop at the next batch; a second one kills. */
@@ -40,9 +139,8 @@ int cmd_train(Args *a) {
       (rc = arg_int(a, "threads", 0, 0, 1024, &threads)) || (rc = arg_int(a, "max-steps", 0, 1, 1LL << 62, &max_steps)) ||
       (rc = arg_double(a, "max-seconds", 0, 0, 1e12, &max_seconds)))
     return rc;
-  TrainOptions o;
+  lstmc_train_options o;
   memset(&o, 0, sizeof o);
-  o.spec_path = a->pos[0];
   o.data = arg_str(a, "data");
   o.valid = arg_str(a, "valid");
   o.out = arg_str(a, "o");
@@ -51,7 +149,7 @@ int cmd_train(Args *a) {
   if (prec && strcmp(prec, "f32") && strcmp(prec, "bf16"))
     return usage_error("train: --precision must be f32 or bf16, not '%s'", prec);
   if (prec && (!o.target || strcmp(o.target, "cuda"))) return usage_error("train: --precision is for --target cuda");
-  o.precision = prec && !strcmp(prec, "bf16"); /* CUDA_TRAIN_BF16 */
+  o.precision = prec;
   o.epochs = epochs;
   o.max_seconds = max_seconds;
   o.max_steps = max_steps;
@@ -60,33 +158,25 @@ int cmd_train(Args *a) {
   o.log = arg_str(a, "log");
   o.init = arg_str(a, "init");
   o.threads = (int)threads;
-  o.progress = arg_flag(a, "quiet") ? -1 : isatty(STDERR_FILENO) ? 1 : 0;
+  TrainView view = {isatty(STDERR_FILENO), 0, -1};
+  if (!arg_flag(a, "quiet")) {
+    o.on_event = on_event;
+    o.ctx = &view;
+  }
   o.stop = &stop_requested;
-  o.msg = stderr;
   if (o.resume && o.init) return usage_error("train: --resume and --init exclude each other");
   struct sigaction sa, old;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_sigint;
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, &old);
-  TrainResult r;
-  int st = train_run(&o, &r);
+  lstmc_train_result r;
+  int st = lstmc_train(a->pos[0], &o, &r);
   sigaction(SIGINT, &old, NULL);
   if (st == LSTMC_ERR_INTERRUPTED) {
     fprintf(stderr, "lstmc: %s\n", lstmc_errmsg());
     return 130;
   }
   if (st == LSTMC_ERR_PARSE) return 1; /* the diagnostics are out already */
-  return st ? fail(st) : 0;
-}
-
-const OptSpec plot_opts[] = {{"o", 1, "output image: .png or .svg"},
-                             {"title", 1, "title (default: the log's file name)"},
-                             {0}};
-
-int cmd_plot(Args *a) {
-  int rc;
-  if ((rc = require(a, "o"))) return rc;
-  int st = plot_log(a->pos[0], arg_str(a, "o"), arg_str(a, "title"));
   return st ? fail(st) : 0;
 }

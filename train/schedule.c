@@ -14,7 +14,10 @@
 void schedule_free(Schedule *s) {
   if (s->tmpl)
     for (int i = 0; i < s->nslots; i++) tensor_free(s->tmpl[i]);
+  if (s->masks)
+    for (int i = 0; i < s->nslots; i++) lx_free(s->masks[i]);
   lx_free(s->tmpl);
+  lx_free(s->masks);
   lx_free(s->structural);
   lx_free(s->copies);
   lx_free(s->record);
@@ -26,14 +29,15 @@ static int spec_error(const Spec *spec, SrcLoc loc, const char *msg) {
   return lx_fail(LSTMC_ERR_USAGE, "%s:%d:%d: %s", loc.file ? loc.file : spec->path, loc.line, loc.col, msg);
 }
 
-int schedule_init(Schedule *s, const Spec *spec, int nslots) {
+int schedule_init(Schedule *s, const Spec *spec, int nslots, Diag *d) {
   memset(s, 0, sizeof *s);
   s->spec = spec;
   s->nslots = nslots;
   s->final_entry = -1;
   const TrainSpec *ts = &spec->train;
   s->tmpl = lx_calloc((size_t)nslots + 1, sizeof *s->tmpl);
-  if (!s->tmpl) return lx_nomem("reading the training schedule");
+  s->masks = lx_calloc((size_t)nslots + 1, sizeof *s->masks);
+  if (!s->tmpl || !s->masks) return lx_nomem("reading the training schedule");
   int total = 0;
   for (int i = 0; i < ts->nschedule; i++) {
     const ScheduleEntry *e = &ts->schedule[i];
@@ -43,13 +47,11 @@ int schedule_init(Schedule *s, const Spec *spec, int nslots) {
   s->structural = lx_calloc((size_t)ts->nschedule + 1, sizeof *s->structural);
   s->copies = lx_calloc((size_t)total + 1, sizeof *s->copies);
   if (!s->structural || !s->copies) return lx_nomem("reading the training schedule");
-  Diag d;
-  diag_init(&d, stderr);
-  diag_add_source(&d, spec->path, spec->text, spec->text_len);
+  diag_add_source(d, spec->path, spec->text, spec->text_len);
   int k = 0;
   for (int i = 0; i < ts->nschedule; i++) {
     const ScheduleEntry *e = &ts->schedule[i];
-    int st = pipeline_check(e->pipeline, &d);
+    int st = pipeline_check(e->pipeline, d);
     if (st) return st;
     AstPipeline *out = &s->structural[i];
     out->loc = e->pipeline->loc;
@@ -198,18 +200,16 @@ static int append_record(Schedule *s, const AstPipeline *p) {
   return 0;
 }
 
-int schedule_run(Schedule *s, Graph *g, uint8_t **masks, int entry, FILE *msg) {
+int schedule_run(Schedule *s, Graph *g, int entry, Diag *d) {
+  uint8_t **masks = s->masks;
   Graph *c;
   int st = structured_copy(s, g, masks, &c);
   if (st) return st;
-  Diag d;
-  diag_init(&d, msg ? msg : stderr);
-  diag_add_source(&d, s->spec->path, s->spec->text, s->spec->text_len);
+  diag_add_source(d, s->spec->path, s->spec->text, s->spec->text_len);
   PipelineOptions po;
   memset(&po, 0, sizeof po);
   po.training = 1;
-  po.out = msg;
-  if ((st = pipeline_run(c, &s->structural[entry], &po, &d))) goto done;
+  if ((st = pipeline_run(c, &s->structural[entry], &po, d))) goto done;
   /* take over what the pipeline left: values, structures, masks */
   for (int i = 0; i < g->nslots && !st; i++) {
     const Tensor *t = c->slots[i].t;
@@ -245,7 +245,7 @@ done:
   return st;
 }
 
-int schedule_export(const Schedule *s, const Graph *g, int quantize, Graph **out) {
+int schedule_export(const Schedule *s, const Graph *g, int quantize, Diag *d, Graph **out) {
   int st = structured_copy(s, g, NULL, out);
   if (st) return st;
   Graph *e = *out;
@@ -254,10 +254,8 @@ int schedule_export(const Schedule *s, const Graph *g, int quantize, Graph **out
   sb_init(&sb);
   if (s->record) sb_puts(&sb, s->record);
   if (quantize && s->quantize.npasses) {
-    Diag d;
-    diag_init(&d, stderr);
-    diag_add_source(&d, s->spec->path, s->spec->text, s->spec->text_len);
-    if ((st = pipeline_run(e, &s->quantize, NULL, &d))) goto fail;
+    diag_add_source(d, s->spec->path, s->spec->text, s->spec->text_len);
+    if ((st = pipeline_run(e, &s->quantize, NULL, d))) goto fail;
     if (sb.len) sb_putc(&sb, ',');
     pipeline_to_text(&s->quantize, &sb);
   }
@@ -280,7 +278,8 @@ fail:
   return st;
 }
 
-int schedule_adopt_tensor(Schedule *s, Graph *g, int slot, uint8_t **mask) {
+int schedule_adopt_tensor(Schedule *s, Graph *g, int slot) {
+  uint8_t **mask = &s->masks[slot];
   Tensor *old = g->slots[slot].t;
   if (tensor_is_dense_f32(old) && !tensor_has_groups(old)) return 0;
   float *v = tensor_to_f32(old);

@@ -16,12 +16,13 @@
  * float master weights (straight-through estimator).
  *
  * An --init file in a non-dense format gives the first templates (its masks and groups are kept the same
- * way). Memory: a Schedule owns its templates and pass copies; schedule_free releases them. */
+ * way). Diagnostics (a pipeline's errors, with their place in the spec) go to the Diag the caller passes.
+ * Memory: a Schedule owns its templates, masks and pass copies; schedule_free releases them. */
 #ifndef LSTMC_TRAIN_SCHEDULE_H
 #define LSTMC_TRAIN_SCHEDULE_H
 #include <stdint.h>
-#include <stdio.h>
 
+#include "frontend/diag.h"
 #include "frontend/spec.h"
 #include "ir/graph.h"
 
@@ -34,12 +35,14 @@ typedef struct Schedule {
   AstPass *copies;         /* the pass nodes of `structural` (owned) */
   AstPipeline quantize;    /* the last pipeline's trailing quantize alone (npasses 0: none) */
   Tensor **tmpl;           /* [nslots] the structure of each weight, or NULL (plain dense) */
+  uint8_t **masks;         /* [nslots] the pruning mask each template implies (1 = kept), NULL where nothing
+                              is pruned: what the training steps keep at zero */
   char *record;            /* canonical text of the pipelines that ran (the weights' lstmc.pipeline) */
 } Schedule;
 
 /* Checks the schedule of the spec (pipeline names and options, where quantize may stand, qat's needs);
  * errors name the spec's place. */
-int schedule_init(Schedule *s, const Spec *spec, int nslots);
+int schedule_init(Schedule *s, const Spec *spec, int nslots, Diag *diag);
 void schedule_free(Schedule *s);
 
 /* 1 when the entry's pipeline runs at the start of this epoch. */
@@ -48,17 +51,17 @@ int schedule_due(const Schedule *s, int entry, int64_t epoch);
 int schedule_final_done(const Schedule *s, int64_t epoch, int started);
 
 /* Runs entry's pipeline over g's trained weights (g keeps dense f32 master weights): afterwards g holds
- * the pipeline's values, masks[slot] its kept sets (allocated or replaced; NULL where nothing is pruned),
- * s->tmpl the structures, and g's lstm nodes the weight-drop probabilities it set. Diagnostics go to msg. */
-int schedule_run(Schedule *s, Graph *g, uint8_t **masks, int entry, FILE *msg);
+ * the pipeline's values, s->masks its kept sets, s->tmpl the structures, and g's lstm nodes the
+ * weight-drop probabilities it set. */
+int schedule_run(Schedule *s, Graph *g, int entry, Diag *diag);
 
 /* The weights to export: a copy of g (its f32 master weights) in each template's structure, then the
  * final quantize when `quantize` is set and there is one; the pipeline record set. *out is owned by the
  * caller (graph_free). */
-int schedule_export(const Schedule *s, const Graph *g, int quantize, Graph **out);
+int schedule_export(const Schedule *s, const Graph *g, int quantize, Diag *diag, Graph **out);
 
 /* Takes over a weight in another format (an --init file) as dense f32 plus its template and mask. */
-int schedule_adopt_tensor(Schedule *s, Graph *g, int slot, uint8_t **mask);
+int schedule_adopt_tensor(Schedule *s, Graph *g, int slot);
 /* The pruning mask a template implies (1 = kept); NULL for a dense template or on OOM (*oom set). */
 uint8_t *schedule_mask_of(const Tensor *tmpl, int *oom);
 

@@ -122,7 +122,7 @@ int main(int argc, char **argv) {
   OptimConfig oc;
   Schedule sched;
   memset(&sched, 0, sizeof sched);
-  if (optim_config_from_spec(&ts->opt, &oc) || schedule_init(&sched, spec, g->nslots)) return fail(spec_path);
+  if (optim_config_from_spec(&ts->opt, &oc) || schedule_init(&sched, spec, g->nslots, &d)) return fail(spec_path);
   int64_t params = 0;
   for (int s = 0; s < g->nslots; s++) params += g->slots[s].rows * g->slots[s].cols;
 
@@ -155,10 +155,9 @@ int main(int argc, char **argv) {
 
   if (ts->nschedule > 0) {
     /* the first prune_at pipeline as the loop runs it on a GPU run: state to the host, passes, back */
-    uint8_t **masks = lx_calloc((size_t)g->nslots, sizeof *masks);
-    if (!masks) return fail("allocating");
+    uint8_t **masks = sched.masks;
     double a = now_seconds();
-    if (cuda_train_download(ct) || schedule_run(&sched, g, masks, 0, stderr)) return fail("running the pipeline");
+    if (cuda_train_download(ct) || schedule_run(&sched, g, 0, &d)) return fail("running the pipeline");
     for (int s = 0; s < g->nslots; s++)
       if (masks[s]) optim_mask_state(cuda_train_optim(ct), s, masks[s]);
     if (cuda_train_set_prune_masks(ct, masks) || cuda_train_upload(ct)) return fail("uploading");
@@ -174,8 +173,6 @@ int main(int argc, char **argv) {
     printf("(an epoch of %.0f characters at %.0f chars/s takes %.1f s)\n", epoch_chars, rate, epoch);
     if (time_steps(ct, net, ts, &oc, tok, B, T, 1, steps, &step, v, &med)) return fail("training after the pipeline");
     report("train_step_pruned", med * 1e3, "ms", v[0] * 1e3, v[steps - 1] * 1e3, steps);
-    for (int s = 0; s < g->nslots; s++) lx_free(masks[s]);
-    lx_free(masks);
   }
   net_cuda_free(net);
   cuda_train_free(ct);

@@ -171,32 +171,14 @@ static int choose_threads(const CudaPlan *p, int requested) {
   return requested;
 }
 
-int cuda_plan_build(const Graph *g, const CudaDeviceInfo *dev, int batch, CudaPlan **out) {
-  *out = NULL;
-  if (batch < 1 || batch > 8) return lx_fail(LSTMC_ERR_UNSUPPORTED, "cuda: batch %d is outside 1..8", batch);
-  if (dev->threads < 32 || dev->threads % 32 || dev->threads > 1024)
-    return lx_fail(LSTMC_ERR_UNSUPPORTED, "cuda: %d threads per block (a multiple of 32 up to 1024)", dev->threads);
-  int nl = graph_num_lstm(g);
-  if (nl < 1) return lx_fail(LSTMC_ERR_UNSUPPORTED, "cuda: the model has no lstm layer");
-  CudaPlan *p = lx_calloc(1, sizeof *p);
-  if (!p) return lx_nomem("planning the CUDA kernels");
-  p->layers = lx_calloc((size_t)nl, sizeof *p->layers);
-  if (!p->layers) {
-    cuda_plan_free(p);
-    return lx_nomem("planning the CUDA kernels");
-  }
-  p->dev = *dev;
-  p->nl = nl;
-  p->threads = dev->threads;
-  p->bmax = batch;
-  p->ring_depth = 4;
-  if (g->vocab_size < 1 || g->vocab_size > (1 << 24)) {
-    cuda_plan_free(p);
+/* The model's weights: the embedding, each lstm layer's sizes and tensors with the record formats of its
+ * recurrent weights, the decoder; the vocabulary and the first layer's input table within bounds. */
+static int plan_model(CudaPlan *p, const Graph *g) {
+  if (g->vocab_size < 1 || g->vocab_size > (1 << 24))
     return lx_fail(LSTMC_ERR_UNSUPPORTED, "cuda: vocabulary of %lld tokens (1 to %d)", (long long)g->vocab_size, 1 << 24);
-  }
   p->V = (int)g->vocab_size;
-  int st = 0, l = 0;
-  for (int i = 0; i < g->nnodes && !st; i++) {
+  int st, l = 0;
+  for (int i = 0; i < g->nnodes; i++) {
     const Node *n = &g->nodes[i];
     if (n->op == OP_EMBED) {
       p->w_embed = g->slots[n->w[W_EMBED]].t;
@@ -213,50 +195,42 @@ int cuda_plan_build(const Graph *g, const CudaDeviceInfo *dev, int batch, CudaPl
       L->w_hh = g->slots[n->w[W_HH]].t;
       L->b_ih = g->slots[n->w[B_IH]].t;
       L->b_hh = g->slots[n->w[B_HH]].t;
-      if ((st = fmt_of(L->w_hh, &L->hh))) break;
-      if (l > 0 && (st = fmt_of(L->w_ih, &L->ih))) break;
+      if ((st = fmt_of(L->w_hh, &L->hh))) return st;
+      if (l > 0 && (st = fmt_of(L->w_ih, &L->ih))) return st;
       L->inloop_bytes = (size_t)4 * L->H * (size_t)(L->ih.rec + L->hh.rec);
       if (L->H > p->hmax) p->hmax = L->H;
       p->hlast = L->H;
       l++;
     }
   }
-  if (!st && (!p->w_embed || !p->w_dec)) st = lx_fail(LSTMC_ERR_UNSUPPORTED, "cuda: the model needs an embed and a decoder");
-  if (!st) st = fmt_of(p->w_dec, &p->dec);
-  if (st) {
-    cuda_plan_free(p);
-    return st;
-  }
+  if (!p->w_embed || !p->w_dec) return lx_fail(LSTMC_ERR_UNSUPPORTED, "cuda: the model needs an embed and a decoder");
+  if ((st = fmt_of(p->w_dec, &p->dec))) return st;
   p->w_ih0 = p->layers[0].w_ih;
-  p->threads = choose_threads(p, dev->threads);
   p->table_floats = (size_t)p->V * 4 * (size_t)p->layers[0].H;
-  if (p->table_floats > ((size_t)1 << 29)) {
-    cuda_plan_free(p);
-    return lx_fail(LSTMC_ERR_UNSUPPORTED,
-                   "cuda: the first layer's input table (vocabulary %d x 4 x %d floats) would exceed 2 GiB", p->V, p->layers[0].H);
-  }
+  if (p->table_floats > ((size_t)1 << 29))
+    return lx_fail(LSTMC_ERR_UNSUPPORTED, "cuda: the first layer's input table (vocabulary %d x 4 x %d floats) would exceed 2 GiB",
+                   p->V, p->layers[0].H);
+  return 0;
+}
 
-  /* vectors in shared memory, for the largest batch */
+/* The activation vectors in shared memory for the largest batch (*xbytes), then the blocks split among the
+ * layers on a first guess of the weight budget, and each layer's units per block and small parts. */
+static int plan_split(CudaPlan *p, const CudaDeviceInfo *dev, int batch, size_t *xbytes) {
   int imax = p->hlast;
-  for (l = 1; l < nl; l++)
+  for (int l = 1; l < p->nl; l++)
     if (p->layers[l].I > imax) imax = p->layers[l].I;
   p->xs_hh = (p->hmax + 3) & ~3;
   p->xs_in = (imax + 3) & ~3;
-  size_t xbytes = (size_t)4 * batch * (size_t)(p->xs_hh + p->xs_in);
-  /* a first guess of the weight budget; the gate and cell arrays, sized once the split is known, get a
-   * margin of up to 4 KB */
+  *xbytes = (size_t)4 * batch * (size_t)(p->xs_hh + p->xs_in);
+  /* the gate and cell arrays, sized once the split is known, get a margin of up to 4 KB */
   long long margin = dev->smem_optin / 4 < 4096 ? dev->smem_optin / 4 : 4096;
-  long long first_budget = (long long)dev->smem_optin - (long long)xbytes - margin;
-  if (first_budget < 256) {
-    cuda_plan_free(p);
+  long long first_budget = (long long)dev->smem_optin - (long long)*xbytes - margin;
+  if (first_budget < 256)
     return lx_fail(LSTMC_ERR_UNSUPPORTED, "cuda: the activations of %d stream(s) (%zu bytes) leave no shared memory for weights (%d bytes per block)",
-                   batch, xbytes, dev->smem_optin);
-  }
+                   batch, *xbytes, dev->smem_optin);
   split_blocks(p, dev->sms, (size_t)first_budget, batch);
-
-  /* units per block, the exact vector region, then what stays resident */
   p->nb = 0;
-  for (l = 0; l < nl; l++) {
+  for (int l = 0; l < p->nl; l++) {
     CudaLayerPlan *L = &p->layers[l];
     L->blk0 = p->nb;
     p->nb += L->nblk;
@@ -264,32 +238,32 @@ int cuda_plan_build(const Graph *g, const CudaDeviceInfo *dev, int batch, CudaPl
     if (L->numax > p->numax) p->numax = L->numax;
     layout_small_parts(L);
   }
+  return 0;
+}
+
+/* With the exact vector region known, each block's units, its blob in the concatenated image, and how many
+ * of its rows stay resident in shared memory. */
+static int plan_blocks(CudaPlan *p, const CudaDeviceInfo *dev, int batch, size_t xbytes) {
   p->blocks = lx_calloc((size_t)p->nb, sizeof *p->blocks);
-  if (!p->blocks) {
-    cuda_plan_free(p);
-    return lx_nomem("planning the CUDA kernels");
-  }
+  if (!p->blocks) return lx_nomem("planning the CUDA kernels");
   p->gstride = 4 * p->numax;
   int vec = PAD16((int)xbytes) + 2 * PAD16(4 * batch * p->gstride) + PAD16(4 * batch * p->numax) + 64 + 32;
   long long budget = (long long)dev->smem_optin - vec;
   size_t off = 0;
-  for (l = 0; l < nl; l++) {
+  for (int l = 0; l < p->nl; l++) {
     CudaLayerPlan *L = &p->layers[l];
     int R = L->ih.rec + L->hh.rec;
-    if (budget < L->rows_off) {
-      cuda_plan_free(p);
-      return lx_fail(LSTMC_ERR_UNSUPPORTED, "cuda: layer %d's biases, scales and group tables (%d bytes) do not fit in shared memory", l, L->rows_off);
-    }
+    if (budget < L->rows_off)
+      return lx_fail(LSTMC_ERR_UNSUPPORTED, "cuda: layer %d's biases, scales and group tables (%d bytes) do not fit in shared memory", l,
+                     L->rows_off);
     for (int k = 0; k < L->nblk; k++) {
       CudaBlockPlan *B = &p->blocks[L->blk0 + k];
       B->layer = l;
       B->u0 = (int)((long long)L->H * k / L->nblk);
       B->nu = (int)((long long)L->H * (k + 1) / L->nblk) - B->u0;
       long long bytes = (long long)L->rows_off + 4LL * B->nu * R;
-      if (bytes > 0x7fffffffLL) {
-        cuda_plan_free(p);
+      if (bytes > 0x7fffffffLL)
         return lx_fail(LSTMC_ERR_UNSUPPORTED, "cuda: a block of layer %d would hold %lld bytes of weights", l, bytes);
-      }
       long long fit = (budget - L->rows_off) / R;
       if (fit > 4LL * B->nu) fit = 4LL * B->nu;
       B->rows_resident = (int)fit;
@@ -303,7 +277,11 @@ int cuda_plan_build(const Graph *g, const CudaDeviceInfo *dev, int batch, CudaPl
     p->inloop_bytes += L->inloop_bytes;
   }
   p->blob_bytes = off;
+  return 0;
+}
 
+/* Where each region sits in a block's shared memory: resident rows, h and x vectors, gates, cell, misc. */
+static void plan_shared_memory(CudaPlan *p, int batch) {
   p->sm_xhh = PAD16(p->res_max);
   p->sm_xin = p->sm_xhh + 4 * batch * p->xs_hh;
   p->sm_ghh = PAD16(p->sm_xin + 4 * batch * p->xs_in);
@@ -312,12 +290,14 @@ int cuda_plan_build(const Graph *g, const CudaDeviceInfo *dev, int batch, CudaPl
   p->sm_misc = p->sm_c + PAD16(4 * batch * p->numax);
   p->sm_rng = p->sm_misc + 64;
   p->sm_bytes = p->sm_rng + 32;
-  if (p->sm_bytes > dev->smem_optin) LX_BUG("cuda plan: shared memory over the budget");
+  if (p->sm_bytes > p->dev.smem_optin) LX_BUG("cuda plan: shared memory over the budget");
   /* the sampler's scratch (LX_SAMPLE_BYTES in dev_common.h) reuses the activation vectors when it fits */
   p->sample_bytes = 8 * ((p->V * 4 + 7) / 8) * 2 + 8 * p->V + 8 * ((p->threads * 4 + 7) / 8) * 2 + 16;
   p->sample_smem = p->sample_bytes <= p->sm_ghh - p->sm_xhh;
+}
 
-  /* the decoder's blob */
+/* The decoder's blob: bias, scales, group table, then V records; one block unless the decoder is large. */
+static void plan_decoder(CudaPlan *p) {
   int doff = 0;
   p->dec_bias_off = doff;
   doff += PAD16(4 * p->V);
@@ -333,7 +313,38 @@ int cuda_plan_build(const Graph *g, const CudaDeviceInfo *dev, int batch, CudaPl
   p->dec_rows_off = doff;
   p->dec_bytes = (size_t)doff + (size_t)p->V * (size_t)p->dec.rec;
   p->ndec = (long long)p->V * p->hlast <= 65536 ? 1 : p->nb;
+}
 
+int cuda_plan_build(const Graph *g, const CudaDeviceInfo *dev, int batch, CudaPlan **out) {
+  *out = NULL;
+  if (batch < 1 || batch > 8) return lx_fail(LSTMC_ERR_UNSUPPORTED, "cuda: batch %d is outside 1..8", batch);
+  if (dev->threads < 32 || dev->threads % 32 || dev->threads > 1024)
+    return lx_fail(LSTMC_ERR_UNSUPPORTED, "cuda: %d threads per block (a multiple of 32 up to 1024)", dev->threads);
+  int nl = graph_num_lstm(g);
+  if (nl < 1) return lx_fail(LSTMC_ERR_UNSUPPORTED, "cuda: the model has no lstm layer");
+  CudaPlan *p = lx_calloc(1, sizeof *p);
+  if (!p || !(p->layers = lx_calloc((size_t)nl, sizeof *p->layers))) {
+    cuda_plan_free(p);
+    return lx_nomem("planning the CUDA kernels");
+  }
+  p->dev = *dev;
+  p->nl = nl;
+  p->bmax = batch;
+  p->ring_depth = 4;
+  size_t xbytes = 0;
+  int st = plan_model(p, g);
+  if (!st) {
+    p->threads = choose_threads(p, dev->threads);
+    st = plan_split(p, dev, batch, &xbytes);
+  }
+  if (!st) st = plan_blocks(p, dev, batch, xbytes);
+  if (st) {
+    cuda_plan_free(p);
+    return st;
+  }
+  plan_shared_memory(p, batch);
+  plan_decoder(p);
+  /* the device buffers (elements) */
   p->state_floats = (size_t)nl * (size_t)batch * (size_t)p->hmax;
   p->ring_floats = (size_t)nl * (size_t)p->ring_depth * (size_t)batch * (size_t)p->hmax;
   p->flag_words = (size_t)(nl + 3) * 32;

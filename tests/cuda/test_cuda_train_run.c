@@ -56,23 +56,21 @@ static void write_file(const char *p, const char *text) {
   if (f) fclose(f);
 }
 
-/* One run; returns its status. target: "cpu" or "cuda". */
-static int run(const char *spec, const char *target, int precision, const char *out, const char *resume, int64_t max_steps,
-               TrainResult *r) {
-  TrainOptions o;
+/* One run; returns its status. target: "cpu" or "cuda"; precision NULL or "bf16". */
+static int run(const char *spec, const char *target, const char *precision, const char *out, const char *resume, int64_t max_steps,
+               lstmc_train_result *r) {
+  lstmc_train_options o;
   memset(&o, 0, sizeof o);
-  o.spec_path = spec;
   o.data = path("train.txt");
   o.valid = path("valid.txt");
   o.out = out;
   o.target = target;
   o.precision = precision;
-  o.cuda_open = open_emu;
   o.resume = resume;
   o.max_steps = max_steps;
   o.threads = 1;
-  o.progress = -1;
-  int st = train_run(&o, r);
+  TrainHooks hooks = {open_emu};
+  int st = train_run_with(spec, &o, &hooks, r);
   if (st) fprintf(stderr, "    %s run: %s\n", target, lstmc_errmsg());
   return st;
 }
@@ -132,10 +130,10 @@ int main(int argc, char **argv) {
   write_file(path("plain.lstm"), spec);
 
   /* two epochs on each engine */
-  TrainResult rc, rg, plain;
+  lstmc_train_result rc, rg, plain;
   memset(&plain, 0, sizeof plain);
-  if (CHECK(run(path("plain.lstm"), "cpu", 0, path("cpu.safetensors"), NULL, 0, &rc) == 0) &&
-      CHECK(run(path("plain.lstm"), "cuda", 0, path("gpu.safetensors"), NULL, 0, &rg) == 0)) {
+  if (CHECK(run(path("plain.lstm"), "cpu", NULL, path("cpu.safetensors"), NULL, 0, &rc) == 0) &&
+      CHECK(run(path("plain.lstm"), "cuda", NULL, path("gpu.safetensors"), NULL, 0, &rg) == 0)) {
     double dw = weights_diff(path("gpu.safetensors"), path("cpu.safetensors"));
     double db = fabs(rg.valid_bpc - rc.valid_bpc) / rc.valid_bpc;
     printf("two epochs (%llu steps): valid bpc %.6f on the GPU, %.6f on the CPU (relative %.2g); weights %.2g\n",
@@ -149,12 +147,12 @@ int main(int argc, char **argv) {
   }
 
   /* CPU -> GPU -> CPU through checkpoints, mid-epoch */
-  TrainResult r1, r2, r3;
+  lstmc_train_result r1, r2, r3;
   char mix[600], ck[600];
   snprintf(mix, sizeof mix, "%s", path("mix.safetensors"));
   snprintf(ck, sizeof ck, "%s", path("mix.ckpt.safetensors"));
-  if (CHECK(run(path("plain.lstm"), "cpu", 0, mix, NULL, 30, &r1) == 0) &&
-      CHECK(run(path("plain.lstm"), "cuda", 0, mix, ck, 70, &r2) == 0) && CHECK(run(path("plain.lstm"), "cpu", 0, mix, ck, 0, &r3) == 0)) {
+  if (CHECK(run(path("plain.lstm"), "cpu", NULL, mix, NULL, 30, &r1) == 0) &&
+      CHECK(run(path("plain.lstm"), "cuda", NULL, mix, ck, 70, &r2) == 0) && CHECK(run(path("plain.lstm"), "cpu", NULL, mix, ck, 0, &r3) == 0)) {
     double dw = weights_diff(mix, path("cpu.safetensors"));
     double db = fabs(r3.valid_bpc - rc.valid_bpc) / rc.valid_bpc;
     printf("cpu (30 steps) -> gpu (to 70) -> cpu (to the end): valid bpc %.6f (relative %.2g to the CPU run); weights %.2g\n",
@@ -170,8 +168,8 @@ int main(int argc, char **argv) {
   char res[600], res_ck[600];
   snprintf(res, sizeof res, "%s", path("resumed.safetensors"));
   snprintf(res_ck, sizeof res_ck, "%s", path("resumed.ckpt.safetensors"));
-  if (CHECK(run(path("plain.lstm"), "cuda", 0, res, NULL, 40, &r1) == 0) &&
-      CHECK(run(path("plain.lstm"), "cuda", 0, res, res_ck, 0, &r2) == 0)) {
+  if (CHECK(run(path("plain.lstm"), "cuda", NULL, res, NULL, 40, &r1) == 0) &&
+      CHECK(run(path("plain.lstm"), "cuda", NULL, res, res_ck, 0, &r2) == 0)) {
     char *a = NULL, *b = NULL;
     size_t na = 0, nb = 0;
     CHECK(read_file(res, &a, &na) == 0 && read_file(path("gpu.safetensors"), &b, &nb) == 0);
@@ -187,8 +185,8 @@ int main(int argc, char **argv) {
            "  prune_at 2 { weight-drop{p=0.3}, prune{sparsity=0.5}, column-combine{alpha=4,gamma=0.5}, conflict-prune, "
            "quantize{bits=8} }\n  qat;\n");
   write_file(path("sched.lstm"), spec);
-  if (CHECK(run(path("sched.lstm"), "cpu", 0, path("cpu_sched.safetensors"), NULL, 0, &rc) == 0) &&
-      CHECK(run(path("sched.lstm"), "cuda", 0, path("gpu_sched.safetensors"), NULL, 0, &rg) == 0)) {
+  if (CHECK(run(path("sched.lstm"), "cpu", NULL, path("cpu_sched.safetensors"), NULL, 0, &rc) == 0) &&
+      CHECK(run(path("sched.lstm"), "cuda", NULL, path("gpu_sched.safetensors"), NULL, 0, &rg) == 0)) {
     double dw = weights_diff(path("gpu_sched.safetensors"), path("cpu_sched.safetensors"));
     double db = fabs(rg.valid_bpc - rc.valid_bpc) / rc.valid_bpc;
     printf("prune_at + qat (cc_q8): valid bpc %.6f on the GPU, %.6f on the CPU (relative %.2g); exported weights %.2g\n",
@@ -199,7 +197,7 @@ int main(int argc, char **argv) {
   }
 
   /* bf16 products: the same training to bf16's precision */
-  if (CHECK(run(path("plain.lstm"), "cuda", 1, path("bf16.safetensors"), NULL, 0, &rg) == 0)) {
+  if (CHECK(run(path("plain.lstm"), "cuda", "bf16", path("bf16.safetensors"), NULL, 0, &rg) == 0)) {
     double db = fabs(rg.valid_bpc - plain.valid_bpc) / plain.valid_bpc;
     printf("bf16: valid bpc %.6f (fp32 on the CPU %.6f, relative %.2g)\n", rg.valid_bpc, plain.valid_bpc, db);
     CHECK(db <= 2e-2);

@@ -26,7 +26,7 @@
 #include "testutil.h"
 #include "train/net_cuda.h"
 #include "train/schedule.h"
-#include "train/trainer.h"
+#include "train/step.h"
 
 #define TC_MAXSLOTS 32
 
@@ -132,7 +132,7 @@ static void tc_run(TcCase *c, TcOpenDev open_dev) {
   CudaDev *dev = NULL;
   Schedule sched;
   memset(&sched, 0, sizeof sched);
-  uint8_t *masks[TC_MAXSLOTS] = {0};
+  uint8_t *const *masks = NULL; /* the schedule's pruning masks */
   float *qat[TC_MAXSLOTS] = {0}, *w0[TC_MAXSLOTS] = {0}, *ggrad[TC_MAXSLOTS] = {0};
   int32_t *tok = NULL;
   float *buf = NULL;
@@ -140,9 +140,12 @@ static void tc_run(TcCase *c, TcOpenDev open_dev) {
   if (!gc || !CHECK(gc->nslots <= TC_MAXSLOTS)) goto done;
   const TrainSpec *ts = &spec->train;
   OptimConfig oc;
-  if (!CHECK(optim_config_from_spec(&ts->opt, &oc) == 0) || !CHECK(schedule_init(&sched, spec, gc->nslots) == 0)) goto done;
+  Diag diag;
+  diag_init(&diag, stderr);
+  if (!CHECK(optim_config_from_spec(&ts->opt, &oc) == 0) || !CHECK(schedule_init(&sched, spec, gc->nslots, &diag) == 0)) goto done;
+  masks = sched.masks;
   if (c->schedule_entry >= 0) {
-    if (!CHECK(schedule_run(&sched, gc, masks, c->schedule_entry, stderr) == 0)) {
+    if (!CHECK(schedule_run(&sched, gc, c->schedule_entry, &diag) == 0)) {
       fprintf(stderr, "    %s\n", lstmc_errmsg());
       goto done;
     }
@@ -152,7 +155,7 @@ static void tc_run(TcCase *c, TcOpenDev open_dev) {
   }
   if (c->qat) {
     Graph *e = NULL;
-    if (!CHECK(schedule_export(&sched, gc, 1, &e) == 0)) goto done;
+    if (!CHECK(schedule_export(&sched, gc, 1, &diag, &e) == 0)) goto done;
     int quantized = 0;
     for (int s = 0; s < gc->nslots; s++)
       if (e->slots[s].t->enc != LX_ENC_F32) {
@@ -299,7 +302,6 @@ done:
   gemm_free(gemm);
   pool_free(pool);
   for (int s = 0; s < TC_MAXSLOTS; s++) {
-    lx_free(masks[s]);
     lx_free(qat[s]);
     lx_free(w0[s]);
     lx_free(ggrad[s]);

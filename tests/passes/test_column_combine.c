@@ -44,7 +44,7 @@ static void check_groups(const uint8_t *nz, int64_t rows, int64_t cols, int alph
   lx_free(owner);
 }
 
-static void test_properties(void) {
+static void test_properties(const CcKernels *k) {
   static const int64_t shapes[][2] = {{1, 1}, {1, 70}, {3, 5}, {17, 33}, {64, 64}, {65, 130}, {100, 257}, {200, 300},
                                       {129, 520}, {400, 64}};
   static const double densities[] = {0, 0.02, 0.1, 0.3, 0.6, 1.0};
@@ -61,7 +61,7 @@ static void test_properties(void) {
       for (int64_t i = 0; i < rows * cols; i++) nz[i] = tensor_f32(t)[i] != 0.0f;
       uint64_t *bits;
       int64_t W;
-      if (!CHECK(cc_column_bits(t, &bits, &W) == 0)) return;
+      if (!CHECK(cc_column_bits(k, t, &bits, &W) == 0)) return;
       /* the bitsets are the pattern, column by column */
       int same = W == (rows + 63) / 64;
       for (int64_t c = 0; c < cols && same; c++)
@@ -74,8 +74,8 @@ static void test_properties(void) {
         char what[128];
         snprintf(what, sizeof what, "%lldx%lld density %g alpha %d gamma %g block %d", (long long)rows, (long long)cols,
                  densities[d], params[p].alpha, params[p].gamma, params[p].block);
-        CHECK(cc_group_columns(bits, rows, cols, params[p].alpha, params[p].gamma, params[p].block, &g1) == 0);
-        CHECK(cc_group_columns(bits, rows, cols, params[p].alpha, params[p].gamma, params[p].block, &g3) == 0);
+        CHECK(cc_group_columns(k, bits, rows, cols, params[p].alpha, params[p].gamma, params[p].block, &g1) == 0);
+        CHECK(cc_group_columns(k, bits, rows, cols, params[p].alpha, params[p].gamma, params[p].block, &g3) == 0);
         CHECK(cc_group_columns_naive(nz, rows, cols, params[p].alpha, params[p].gamma, params[p].block, &g2) == 0);
         check_groups(nz, rows, cols, params[p].alpha, params[p].gamma, params[p].block, &g1, what);
         int eq = g1.ngroups == g2.ngroups && g1.conflicts == g2.conflicts &&
@@ -111,9 +111,9 @@ static void test_by_hand(void) {
     }
   uint64_t *bits;
   int64_t W;
-  CHECK(cc_column_bits(t, &bits, &W) == 0);
+  CHECK(cc_column_bits(cc_kernels_best(), t, &bits, &W) == 0);
   CcGroups g;
-  CHECK(cc_group_columns(bits, 4, 5, 4, 0.25, 256, &g) == 0);
+  CHECK(cc_group_columns(cc_kernels_best(), bits, 4, 5, 4, 0.25, 256, &g) == 0);
   static const int32_t off1[] = {0, 2, 4, 5}, cols1[] = {0, 1, 2, 3, 4};
   if (CHECK_INT_EQ(g.ngroups, 3)) CHECK(!memcmp(g.off, off1, sizeof off1) && !memcmp(g.cols, cols1, sizeof cols1));
   CHECK_INT_EQ(g.conflicts, 0);
@@ -121,7 +121,7 @@ static void test_by_hand(void) {
   /* gamma 0.5 (two conflicts): c0 takes c1 (gain 2, tied with c4 but lower); the union covers every row,
    * so c2 and c3 gain 0 with 2 conflicts each and c2, the lower, fits; then nothing does. Seeded by c3,
    * c4 covers two new rows with 2 conflicts: {c3, c4}. */
-  CHECK(cc_group_columns(bits, 4, 5, 4, 0.5, 256, &g) == 0);
+  CHECK(cc_group_columns(cc_kernels_best(), bits, 4, 5, 4, 0.5, 256, &g) == 0);
   static const int32_t off2[] = {0, 3, 5}, cols2[] = {0, 1, 2, 3, 4};
   if (CHECK_INT_EQ(g.ngroups, 2)) CHECK(!memcmp(g.off, off2, sizeof off2) && !memcmp(g.cols, cols2, sizeof cols2));
   CHECK_INT_EQ(g.conflicts, 4);
@@ -130,7 +130,7 @@ static void test_by_hand(void) {
   if (CHECK_INT_EQ(g.ngroups, 2)) CHECK(!memcmp(g.cols, cols2, sizeof cols2));
   cc_groups_free(&g);
   /* block 2: groups stay inside {c0, c1}, {c2, c3}, {c4} */
-  CHECK(cc_group_columns(bits, 4, 5, 4, 1.0, 2, &g) == 0);
+  CHECK(cc_group_columns(cc_kernels_best(), bits, 4, 5, 4, 1.0, 2, &g) == 0);
   static const int32_t off3[] = {0, 2, 4, 5};
   if (CHECK_INT_EQ(g.ngroups, 3)) CHECK(!memcmp(g.off, off3, sizeof off3));
   cc_groups_free(&g);
@@ -162,7 +162,7 @@ static void test_pass(void) {
     uint64_t *bits;
     int64_t W;
     CcGroups ref;
-    CHECK(cc_column_bits(t, &bits, &W) == 0 && cc_group_columns(bits, t->rows, t->cols, 4, 0.5, 8, &ref) == 0);
+    CHECK(cc_column_bits(cc_kernels_best(), t, &bits, &W) == 0 && cc_group_columns(cc_kernels_best(), bits, t->rows, t->cols, 4, 0.5, 8, &ref) == 0);
     CHECK(ref.ngroups == t->ngroups && !memcmp(ref.cols, t->group_cols, (size_t)ref.off[ref.ngroups] * 4));
     CHECK_INT_EQ(tensor_conflicts(t), ref.conflicts);
     cc_groups_free(&ref);
@@ -192,16 +192,18 @@ int main(int argc, char **argv) {
   (void)argc;
   (void)argv;
   /* every kernel this CPU has gives the same groups (the properties compare against the naive oracle) */
-  const char *best = cc_popcount_name();
+  const CcKernels *best = cc_kernels_best();
   static const char *const kernels[] = {"generic", "popcnt"};
-  for (int k = 0; k < 2; k++)
-    if (cc_select_kernels(kernels[k]) == 0) {
-      CHECK_STR_EQ(cc_popcount_name(), kernels[k]);
-      test_properties();
+  for (int k = 0; k < 2; k++) {
+    const CcKernels *named = cc_kernels_named(kernels[k]);
+    if (named) {
+      CHECK_STR_EQ(named->name, kernels[k]);
+      test_properties(named);
     }
-  CHECK(cc_select_kernels(best) == 0);
-  CHECK_STR_EQ(cc_popcount_name(), best);
-  test_properties();
+  }
+  CHECK(cc_kernels_named(best->name) == best);
+  CHECK(cc_kernels_best() == best);
+  test_properties(best);
   test_by_hand();
   test_pass();
   return tu_summary("passes_column_combine");

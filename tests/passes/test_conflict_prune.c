@@ -56,7 +56,7 @@ static void test_properties(void) {
         uint64_t *bits;
         int64_t W;
         CcGroups g;
-        CHECK(cc_column_bits(t, &bits, &W) == 0 && cc_group_columns(bits, t->rows, t->cols, alpha, 0.5, 32, &g) == 0);
+        CHECK(cc_column_bits(cc_kernels_best(), t, &bits, &W) == 0 && cc_group_columns(cc_kernels_best(), bits, t->rows, t->cols, alpha, 0.5, 32, &g) == 0);
         cc_groups_attach(t, &g, alpha, 0.5, 32);
         char what[96];
         snprintf(what, sizeof what, "%lldx%lld density %g alpha %d", (long long)shapes[s][0], (long long)shapes[s][1],

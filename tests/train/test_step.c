@@ -18,7 +18,7 @@
 #include "testutil.h"
 #include "train/net.h"
 #include "train/optim.h"
-#include "train/trainer.h"
+#include "train/step.h"
 
 static Graph *graph_from(const char *text, int64_t V) {
   Diag d;

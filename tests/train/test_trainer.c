@@ -1,4 +1,4 @@
-/* The trainer end to end (train_run) on a small chars model:
+/* The trainer end to end (lstmc_train) on a small chars model:
  *   - the validation BPC it reports equals the reference executor's on the weights it wrote (eval_batch 1,
  *     what `lstmc eval` computes; and eval_batch 3, stream by stream);
  *   - a run stopped mid-epoch (--max-steps, or the stop flag as SIGINT sets it) or at an epoch boundary and
@@ -7,7 +7,10 @@
  *     exactly zero, and the masks travel through checkpoints;
  *   - a checkpoint killed mid-write never leaves a torn file: the old one stays intact and loads;
  *   - wrong, corrupt or mismatched checkpoints and bad options give one clear error each;
+ *   - the events a run reports, in their order, with the numbers the result and the files hold; nothing is
+ *     written to stderr;
  *   - `lstmc plot` writes an SVG and a PNG from the log. */
+#include <fcntl.h>
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -30,7 +33,6 @@
 #include "support/text.h"
 #include "testutil.h"
 #include "train/checkpoint.h"
-#include "train/plot.h"
 #include "train/trainer.h"
 
 static const char *tmp;
@@ -79,14 +81,12 @@ static void write_spec(const char *path, int eval_batch, const char *replace_fro
   write_text(path, text, strlen(text));
 }
 
-static TrainOptions opts(const char *spec, const char *out) {
-  TrainOptions o;
+static lstmc_train_options opts(const char *out) {
+  lstmc_train_options o;
   memset(&o, 0, sizeof o);
-  o.spec_path = spec;
   o.data = train_path;
   o.valid = valid_path;
   o.out = out;
-  o.progress = -1;
   o.threads = 1;
   return o;
 }
@@ -157,10 +157,10 @@ static void test_eval_matches_reference(void) {
   for (int E = 1; E <= 3; E += 2) {
     char *spec = path_in_tmp("eval.lstm"), *out = path_in_tmp("eval.safetensors");
     write_spec(spec, E, NULL, NULL);
-    TrainOptions o = opts(spec, out);
+    lstmc_train_options o = opts(out);
     o.epochs = 1;
-    TrainResult r;
-    if (!CHECK(train_run(&o, &r) == 0)) {
+    lstmc_train_result r;
+    if (!CHECK(lstmc_train(spec, &o, &r) == 0)) {
       fprintf(stderr, "    %s\n", lstmc_errmsg());
       continue;
     }
@@ -179,10 +179,10 @@ static void test_resume(void) {
   char full[512], full_log[512];
   snprintf(full, sizeof full, "%s", path_in_tmp("full.safetensors"));
   snprintf(full_log, sizeof full_log, "%s", path_in_tmp("full.csv"));
-  TrainOptions o = opts(spec, full);
+  lstmc_train_options o = opts(full);
   o.log = full_log;
-  TrainResult r;
-  if (!CHECK(train_run(&o, &r) == 0)) {
+  lstmc_train_result r;
+  if (!CHECK(lstmc_train(spec, &o, &r) == 0)) {
     fprintf(stderr, "    %s\n", lstmc_errmsg());
     return;
   }
@@ -191,17 +191,17 @@ static void test_resume(void) {
 
   /* stopped by --max-steps in the middle of epoch 1, resumed on 3 threads */
   char *out = path_in_tmp("part.safetensors"), *log = path_in_tmp("part.csv");
-  o = opts(spec, out);
+  o = opts(out);
   o.log = log;
   o.max_steps = 17;
-  CHECK(train_run(&o, &r) == 0);
+  CHECK(lstmc_train(spec, &o, &r) == 0);
   CHECK_INT_EQ(r.steps, 17);
   char *ckpt = train_checkpoint_path(out);
-  o = opts(spec, out);
+  o = opts(out);
   o.log = log;
   o.resume = ckpt;
   o.threads = 3;
-  CHECK(train_run(&o, &r) == 0);
+  CHECK(lstmc_train(spec, &o, &r) == 0);
   CHECK(same_file(full, out));
   char *got_log = log_values(log);
   CHECK_STR_EQ(got_log, want_log);
@@ -209,26 +209,26 @@ static void test_resume(void) {
 
   /* the stop flag (what SIGINT sets): interrupted after the first batch of epoch 2, then resumed */
   volatile sig_atomic_t stop = 0;
-  o = opts(spec, out);
+  o = opts(out);
   o.epochs = 1;
-  CHECK(train_run(&o, &r) == 0); /* epoch 1 only: its checkpoint sits at the epoch boundary */
-  o = opts(spec, out);
+  CHECK(lstmc_train(spec, &o, &r) == 0); /* epoch 1 only: its checkpoint sits at the epoch boundary */
+  o = opts(out);
   o.resume = ckpt;
   o.stop = &stop;
   stop = 1;
-  CHECK_INT_EQ(train_run(&o, &r), LSTMC_ERR_INTERRUPTED);
+  CHECK_INT_EQ(lstmc_train(spec, &o, &r), LSTMC_ERR_INTERRUPTED);
   CHECK(r.interrupted);
   CHECK_CONTAINS(lstmc_errmsg(), "interrupted at epoch 2");
   CHECK_CONTAINS(lstmc_errmsg(), "continue with --resume");
   o.stop = NULL;
   o.threads = 2;
-  CHECK(train_run(&o, &r) == 0);
+  CHECK(lstmc_train(spec, &o, &r) == 0);
   CHECK(same_file(full, out));
 
   /* resuming a finished run with more epochs continues it; with the same number it only re-saves */
-  o = opts(spec, out);
+  o = opts(out);
   o.resume = train_checkpoint_path(full);
-  CHECK(train_run(&o, &r) == 0);
+  CHECK(lstmc_train(spec, &o, &r) == 0);
   CHECK(same_file(full, out));
   lx_free((void *)o.resume);
   lx_free(want_log);
@@ -267,11 +267,11 @@ static void test_masks_survive(void) {
   for (size_t i = 0; i < (size_t)t->rows * t->mask_stride; i++) t->mask[i] = (uint8_t)rng_below(&rng, 256);
   graph_set_tensor(g, s, t);
   CHECK(lstmc_model_save_weights(m, init) == 0);
-  TrainOptions o = opts(spec, out);
+  lstmc_train_options o = opts(out);
   o.init = init;
   o.epochs = 1;
-  TrainResult r;
-  if (CHECK(train_run(&o, &r) == 0)) {
+  lstmc_train_result r;
+  if (CHECK(lstmc_train(spec, &o, &r) == 0)) {
     Graph *h = NULL;
     Spec *sp;
     Diag dg;
@@ -389,7 +389,7 @@ static void test_kill_mid_write(void) {
   spec_free(sp);
 }
 
-static int run_error(TrainOptions o, int want_status, const char *want);
+static int run_error(const char *spec, lstmc_train_options o, int want_status, const char *want);
 
 /* ---- passes in the loop ------------------------------------------------------------------------------ */
 
@@ -428,10 +428,10 @@ static void test_schedule(void) {
   write_sched(spec, ", quantize{bits=8}", "qat;");
   snprintf(full, sizeof full, "%s", path_in_tmp("sched_full.safetensors"));
   snprintf(log, sizeof log, "%s", path_in_tmp("sched.csv"));
-  TrainOptions o = opts(spec, full);
+  lstmc_train_options o = opts(full);
   o.log = log;
-  TrainResult r;
-  if (!CHECK(train_run(&o, &r) == 0)) {
+  lstmc_train_result r;
+  if (!CHECK(lstmc_train(spec, &o, &r) == 0)) {
     fprintf(stderr, "    %s\n", lstmc_errmsg());
     return;
   }
@@ -466,10 +466,10 @@ static void test_schedule(void) {
   char *ckpt = train_checkpoint_path(out);
   int64_t stops[2] = {140, 0};
   for (int k = 0; k < 2; k++) {
-    o = opts(spec, out);
+    o = opts(out);
     if (stops[k]) o.max_steps = stops[k];
     else o.epochs = 2;
-    CHECK(train_run(&o, &r) == 0);
+    CHECK(lstmc_train(spec, &o, &r) == 0);
     if (!stops[k]) {
       /* at the end of epoch 2: the master weights are zero where the mask says pruned, and p = 0.4 */
       StFile *f;
@@ -490,18 +490,18 @@ static void test_schedule(void) {
         st_free(f);
       }
     }
-    o = opts(spec, out);
+    o = opts(out);
     o.resume = ckpt;
     o.threads = 2;
-    CHECK(train_run(&o, &r) == 0);
+    CHECK(lstmc_train(spec, &o, &r) == 0);
     if (!CHECK(same_file(full, out))) fprintf(stderr, "    resumed from %s differs\n", stops[k] ? "epoch 3" : "the end of epoch 2");
   }
   lx_free(ckpt);
 
   /* without qat the export still quantizes (post-training), and the report is the exported weights' BPC */
   write_sched(spec, ", quantize{bits=4}", "");
-  o = opts(spec, out);
-  CHECK(train_run(&o, &r) == 0);
+  o = opts(out);
+  CHECK(lstmc_train(spec, &o, &r) == 0);
   want = ref_bpc(spec, out, 1);
   CHECK(fabs(r.valid_bpc - want) < 1e-5);
 
@@ -510,18 +510,18 @@ static void test_schedule(void) {
   const char *text1 = "model m { vocab chars; embed 8; lstm 8; decoder tied; }\n"
                       "train { prune_at 2 { quantize{bits=8}, prune } prune_at 3 { prune{sparsity=0.6} } }\n";
   write_text(bad, text1, strlen(text1));
-  o = opts(bad, out);
-  run_error(o, LSTMC_ERR_USAGE, "sched_bad.lstm:2:22: quantize may only end the last prune_at pipeline (epoch 3)");
+  o = opts(out);
+  run_error(bad, o, LSTMC_ERR_USAGE, "sched_bad.lstm:2:22: quantize may only end the last prune_at pipeline (epoch 3)");
   const char *text2 = "model m { vocab chars; embed 8; lstm 8; decoder tied; }\ntrain { prune_at 2 { prune } qat; }\n";
   write_text(bad, text2, strlen(text2));
-  run_error(o, LSTMC_ERR_USAGE, "'qat' trains through the quantizer of the last prune_at pipeline");
+  run_error(bad, o, LSTMC_ERR_USAGE, "'qat' trains through the quantizer of the last prune_at pipeline");
 }
 
 /* ---- errors ------------------------------------------------------------------------------------------- */
 
-static int run_error(TrainOptions o, int want_status, const char *want) {
-  TrainResult r;
-  int st = train_run(&o, &r);
+static int run_error(const char *spec, lstmc_train_options o, int want_status, const char *want) {
+  lstmc_train_result r;
+  int st = lstmc_train(spec, &o, &r);
   int ok = CHECK_INT_EQ(st, want_status);
   return CHECK_CONTAINS(lstmc_errmsg(), want) && ok;
 }
@@ -529,22 +529,22 @@ static int run_error(TrainOptions o, int want_status, const char *want) {
 static void test_errors(void) {
   char *spec = path_in_tmp("err.lstm"), *out = path_in_tmp("err.safetensors");
   write_spec(spec, 1, NULL, NULL);
-  TrainOptions o = opts(spec, out);
+  lstmc_train_options o = opts(out);
   o.epochs = 1;
-  TrainResult r;
-  CHECK(train_run(&o, &r) == 0);
+  lstmc_train_result r;
+  CHECK(lstmc_train(spec, &o, &r) == 0);
   char *ckpt = train_checkpoint_path(out);
 
   o.target = "ref";
-  run_error(o, LSTMC_ERR_USAGE, "the reference executor is for inference only");
+  run_error(spec, o, LSTMC_ERR_USAGE, "the reference executor is for inference only");
   o.target = "tpu"; /* --target cuda trains now (tests/cuda/test_cuda_train_run.c; without a driver: cli_nodevice.sh) */
-  run_error(o, LSTMC_ERR_USAGE, "unknown target 'tpu' (training runs on cpu or cuda)");
+  run_error(spec, o, LSTMC_ERR_USAGE, "unknown target 'tpu' (training runs on cpu or cuda)");
   o.target = NULL;
 
   o.resume = out;
-  run_error(o, LSTMC_ERR_FORMAT, "is not a training checkpoint");
+  run_error(spec, o, LSTMC_ERR_FORMAT, "is not a training checkpoint");
   o.resume = path_in_tmp("missing.safetensors");
-  run_error(o, LSTMC_ERR_IO, "missing.safetensors");
+  run_error(spec, o, LSTMC_ERR_IO, "missing.safetensors");
 
   /* a truncated checkpoint */
   char *cut = path_in_tmp("cut.safetensors");
@@ -554,31 +554,152 @@ static void test_errors(void) {
   write_text(cut, bytes, n / 2);
   lx_free(bytes);
   o.resume = cut;
-  run_error(o, LSTMC_ERR_FORMAT, "cut.safetensors");
+  run_error(spec, o, LSTMC_ERR_FORMAT, "cut.safetensors");
 
   /* another model, other settings, other data */
   char *other = path_in_tmp("other.lstm");
   write_spec(other, 1, "lstm 24", "lstm 32");
-  TrainOptions p = opts(other, out);
+  lstmc_train_options p = opts(out);
   p.resume = ckpt;
-  run_error(p, LSTMC_ERR_SHAPE, "was written by a run with another model");
+  run_error(other, p, LSTMC_ERR_SHAPE, "was written by a run with another model");
   write_spec(other, 1, "batch 4", "batch 5");
-  run_error(p, LSTMC_ERR_SHAPE, "another batch: '4' there, '5' in this spec");
+  run_error(other, p, LSTMC_ERR_SHAPE, "another batch: '4' there, '5' in this spec");
   write_spec(other, 1, "lr 0.01", "lr 0.02");
-  run_error(p, LSTMC_ERR_SHAPE, "another optimizer");
-  p = opts(spec, out);
+  run_error(other, p, LSTMC_ERR_SHAPE, "another optimizer");
+  p = opts(out);
   p.resume = ckpt;
   p.data = valid_path;
-  run_error(p, LSTMC_ERR_DATA, "written while training on other data");
+  run_error(spec, p, LSTMC_ERR_DATA, "written while training on other data");
 
   /* settings the optimizer does not take */
   write_spec(other, 1, "weight_decay 1e-5;", "rho 0.9;");
-  p = opts(other, out);
-  run_error(p, LSTMC_ERR_USAGE, "optimizer 'adam' does not use 'rho'");
+  p = opts(out);
+  run_error(other, p, LSTMC_ERR_USAGE, "optimizer 'adam' does not use 'rho'");
   /* no data */
-  p = opts(spec, out);
+  p = opts(out);
   p.data = NULL;
-  run_error(p, LSTMC_ERR_USAGE, "no training data");
+  run_error(spec, p, LSTMC_ERR_USAGE, "no training data");
+  lx_free(ckpt);
+}
+
+/* ---- events ------------------------------------------------------------------------------------------ */
+
+#define MAX_EVENTS 4096
+
+typedef struct EventLog {
+  int n;
+  lstmc_train_event e[MAX_EVENTS];
+  char path[MAX_EVENTS][512]; /* e[i].path, copied */
+  int stop_at;               /* set *stop at this many PROGRESS events (0: never) */
+  int progress;
+  volatile sig_atomic_t *stop;
+} EventLog;
+
+static void record(const lstmc_train_event *e, void *ctx) {
+  EventLog *l = ctx;
+  if (l->n == MAX_EVENTS) return;
+  l->e[l->n] = *e;
+  snprintf(l->path[l->n], sizeof l->path[0], "%s", e->path ? e->path : "");
+  l->e[l->n].path = l->e[l->n].model = l->e[l->n].data = l->e[l->n].optimizer = l->e[l->n].kernel = NULL; /* borrowed */
+  l->n++;
+  if (e->kind == LSTMC_TRAIN_PROGRESS && ++l->progress == l->stop_at) *l->stop = 1;
+}
+
+/* Runs lstmc_train with stderr sent to a file; returns the status and how many bytes reached stderr. */
+static int train_quietly(const char *spec, lstmc_train_options *o, lstmc_train_result *r, long *stderr_bytes) {
+  char *cap = path_in_tmp("stderr.txt");
+  fflush(stderr);
+  int saved = dup(2), fd = open(cap, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  dup2(fd, 2);
+  close(fd);
+  int st = lstmc_train(spec, o, r);
+  fflush(stderr);
+  dup2(saved, 2);
+  close(saved);
+  struct stat sb;
+  *stderr_bytes = stat(cap, &sb) == 0 ? (long)sb.st_size : -1;
+  return st;
+}
+
+static void test_events(void) {
+  char *spec = path_in_tmp("events.lstm"), *out = path_in_tmp("events.safetensors");
+  write_spec(spec, 1, NULL, NULL);
+  char *ckpt = train_checkpoint_path(out);
+  static EventLog l;
+  volatile sig_atomic_t stop = 0;
+
+  /* two whole epochs */
+  memset(&l, 0, sizeof l);
+  lstmc_train_options o = opts(out);
+  o.on_event = record;
+  o.ctx = &l;
+  lstmc_train_result r;
+  long errbytes;
+  if (!CHECK(train_quietly(spec, &o, &r, &errbytes) == 0)) return;
+  CHECK_INT_EQ(errbytes, 0);
+  CHECK(l.n > 6 && l.n < MAX_EVENTS);
+  const lstmc_train_event *e = l.e;
+  CHECK_INT_EQ(e[0].kind, LSTMC_TRAIN_START);
+  CHECK(e[0].tokens > 0 && e[0].streams == 4 && e[0].steps_per_epoch == e[0].tokens / 4 && e[0].threads == 1 && !e[0].resumed);
+  CHECK_INT_EQ(e[l.n - 1].kind, LSTMC_TRAIN_DONE);
+  CHECK_STR_EQ(l.path[l.n - 1], out);
+  CHECK(e[l.n - 1].valid_bpc == r.valid_bpc && e[l.n - 1].step == r.steps && e[l.n - 1].tokens_per_s == r.tokens_per_s);
+  int epochs = 0;
+  double last_fraction = 0, last_elapsed = 0;
+  for (int i = 1; i < l.n - 1; i++) {
+    CHECK(e[i].elapsed >= last_elapsed && e[i].epochs == 2 && !strcmp(e[i].unit, "chars"));
+    last_elapsed = e[i].elapsed;
+    switch (e[i].kind) {
+    case LSTMC_TRAIN_PROGRESS:
+      /* the fraction grows within an epoch; the report after its last batch says 1 and comes just before EPOCH */
+      CHECK(e[i].fraction >= last_fraction && e[i].fraction <= 1 && e[i].epoch == epochs + 1);
+      CHECK(e[i].bpc == e[i].loss / log(2.0) && e[i].tokens_per_s > 0);
+      CHECK(e[i].last == (e[i + 1].kind == LSTMC_TRAIN_EPOCH));
+      if (e[i].last) CHECK(e[i].fraction == 1);
+      last_fraction = e[i].fraction;
+      break;
+    case LSTMC_TRAIN_EPOCH:
+      epochs++;
+      CHECK_INT_EQ(e[i].epoch, epochs);
+      CHECK(e[i].valid_bpc > 0 && e[i].valid_bpc < 6 && e[i].lr == (epochs == 1 ? 0.01 : 0.001) && e[i].sparsity == 0);
+      CHECK_INT_EQ(e[i + 1].kind, LSTMC_TRAIN_CHECKPOINT); /* every epoch ends in a checkpoint */
+      CHECK_STR_EQ(l.path[i + 1], ckpt);
+      last_fraction = 0;
+      break;
+    case LSTMC_TRAIN_CHECKPOINT: CHECK_INT_EQ(e[i - 1].kind, LSTMC_TRAIN_EPOCH); break;
+    default: CHECK(!"an event of another kind");
+    }
+  }
+  CHECK_INT_EQ(epochs, 2);
+  CHECK(e[l.n - 3].valid_bpc == r.valid_bpc); /* the last EPOCH's validation is the final one */
+
+  /* stopped by max_steps: LIMIT, the checkpoint, STOPPED with the validation, DONE */
+  memset(&l, 0, sizeof l);
+  o.max_steps = 5;
+  CHECK(train_quietly(spec, &o, &r, &errbytes) == 0);
+  CHECK_INT_EQ(errbytes, 0);
+  if (CHECK(l.n == 1 + 5 + 4)) {
+    static const int want[] = {LSTMC_TRAIN_LIMIT, LSTMC_TRAIN_CHECKPOINT, LSTMC_TRAIN_STOPPED, LSTMC_TRAIN_DONE};
+    for (int k = 0; k < 4; k++) CHECK_INT_EQ(e[6 + k].kind, want[k]);
+    CHECK(e[6].reason == LSTMC_TRAIN_MAX_STEPS && e[8].reason == LSTMC_TRAIN_MAX_STEPS && e[8].step == 5);
+    CHECK(e[8].valid_bpc == r.valid_bpc);
+    CHECK_STR_EQ(l.path[8], ckpt);
+  }
+
+  /* the stop flag, set during the third batch's report: its checkpoint, INTERRUPTED, and no final weights */
+  memset(&l, 0, sizeof l);
+  l.stop_at = 3;
+  l.stop = &stop;
+  o.max_steps = 0;
+  o.stop = &stop;
+  o.out = path_in_tmp("events_int.safetensors");
+  CHECK_INT_EQ(train_quietly(spec, &o, &r, &errbytes), LSTMC_ERR_INTERRUPTED);
+  CHECK_INT_EQ(errbytes, 0);
+  if (CHECK(l.n == 1 + 3 + 2)) {
+    CHECK(e[4].kind == LSTMC_TRAIN_CHECKPOINT && e[5].kind == LSTMC_TRAIN_INTERRUPTED && e[5].step == 3);
+    CHECK_STR_EQ(l.path[5], path_in_tmp("events_int.ckpt.safetensors"));
+  }
+  CHECK(r.interrupted && access(o.out, F_OK) != 0);
   lx_free(ckpt);
 }
 
@@ -587,13 +708,13 @@ static void test_errors(void) {
 static void test_plot(void) {
   char *spec = path_in_tmp("plot.lstm"), *out = path_in_tmp("plot.safetensors"), *log = path_in_tmp("plot.csv");
   write_spec(spec, 1, NULL, NULL);
-  TrainOptions o = opts(spec, out);
+  lstmc_train_options o = opts(out);
   o.log = log;
   o.epochs = 3;
-  TrainResult r;
-  CHECK(train_run(&o, &r) == 0);
+  lstmc_train_result r;
+  CHECK(lstmc_train(spec, &o, &r) == 0);
   char *svg = path_in_tmp("curve.svg"), *png = path_in_tmp("curve.png");
-  CHECK(plot_log(log, svg, "test") == 0);
+  CHECK(lstmc_plot(log, svg, "test") == 0);
   char *text;
   size_t n;
   if (CHECK(read_file(svg, &text, &n) == 0)) {
@@ -603,14 +724,14 @@ static void test_plot(void) {
     lx_free(text);
   }
 #ifdef LSTMC_HAVE_PNG
-  CHECK(plot_log(log, png, NULL) == 0);
+  CHECK(lstmc_plot(log, png, NULL) == 0);
   if (CHECK(read_file(png, &text, &n) == 0)) {
     CHECK(n > 1000 && !memcmp(text, "\x89PNG\r\n\x1a\n", 8));
     lx_free(text);
   }
 #endif
-  CHECK_INT_EQ(plot_log(log, path_in_tmp("curve.gif"), NULL), LSTMC_ERR_USAGE);
-  CHECK_INT_EQ(plot_log(spec, svg, NULL), LSTMC_ERR_FORMAT);
+  CHECK_INT_EQ(lstmc_plot(log, path_in_tmp("curve.gif"), NULL), LSTMC_ERR_USAGE);
+  CHECK_INT_EQ(lstmc_plot(spec, svg, NULL), LSTMC_ERR_FORMAT);
   CHECK_CONTAINS(lstmc_errmsg(), "not a training log");
 }
 
@@ -637,6 +758,7 @@ int main(int argc, char **argv) {
   test_kill_mid_write();
   test_schedule();
   test_errors();
+  test_events();
   test_plot();
   return tu_summary("train_trainer");
 }
