@@ -7,9 +7,17 @@ LSTM (torch._VF.lstm, what nn.LSTM calls).
 
     /usr/bin/python3 bench/train_pytorch.py SPEC --data TRAIN --valid VALID [--threads N]
         [--max-seconds S] [--max-steps N] [--epochs N]
+        [--device cpu|cuda] [--precision float32|tf32|bfloat16] [--warmup N] [--fixed-bptt]
 
 Prints one JSON line: tokens, seconds of training, tokens_per_s, steps, epochs, valid_bpc (eval_batch
-streams, state carried, dropout off; BPC over all predictions, as lstmc). Only what the benchmark specs
+streams, state carried, dropout off; BPC over all predictions, as lstmc).
+
+On a GPU (--device cuda; bench/gpu/run_h100.sh) the LSTM is cuDNN's, through the same torch._VF.lstm:
+--precision float32 turns TF32 off (cudnn.allow_tf32 and matmul.allow_tf32 False: what lstmc's fp32 is),
+tf32 leaves PyTorch's defaults (cuDNN may use TF32 tensor cores), bfloat16 runs the step under
+torch.autocast(bfloat16) with fp32 master weights. --warmup N steps are not timed (cuDNN's first calls),
+--fixed-bptt makes every batch bptt long (for throughput against lstmc's fixed-length benchmark), and
+each timed step ends with torch.cuda.synchronize(). Only what the benchmark specs
 use is read from the spec: vocab chars|bytes, embed/dropout/lstm/decoder, and bptt, batch, eval_batch,
 seed, clip, ar, tar, optimizer adam|sgd { lr; weight_decay; }.
 """
@@ -21,8 +29,18 @@ import re
 import sys
 import time
 
-import numpy as np
+import random as pyrandom
+
 import torch
+
+try:  # AWD-LSTM's main.py draws the sequence lengths with numpy; without it, Python's random (same law)
+    import numpy as np
+except ImportError:
+    class np:
+        class random:
+            seed = staticmethod(pyrandom.seed)
+            random = staticmethod(pyrandom.random)
+            normal = staticmethod(pyrandom.gauss)
 import torch.nn.functional as F
 
 
@@ -126,9 +144,14 @@ def batchify(ids, B):
     return torch.tensor(ids[:n * B], dtype=torch.long).view(B, n).t().contiguous()
 
 
+def zero_state(model, B, device):
+    return [(torch.zeros(1, B, l.hidden_size, device=device), torch.zeros(1, B, l.hidden_size, device=device))
+            for l in model.lstms]
+
+
 def evaluate(model, data, bptt, B):
     model.eval()
-    hidden = [(torch.zeros(1, B, l.hidden_size), torch.zeros(1, B, l.hidden_size)) for l in model.lstms]
+    hidden = zero_state(model, B, data.device)
     nll, count = 0.0, 0
     with torch.no_grad():
         for i in range(0, data.size(0) - 1, bptt):
@@ -148,8 +171,21 @@ def main():
     ap.add_argument("--max-seconds", type=float, default=0)
     ap.add_argument("--max-steps", type=int, default=0)
     ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    ap.add_argument("--precision", choices=("float32", "tf32", "bfloat16"), default="float32")
+    ap.add_argument("--warmup", type=int, default=0)
+    ap.add_argument("--fixed-bptt", action="store_true")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
+    dev = torch.device(a.device)
+    if a.device == "cuda":
+        if not torch.cuda.is_available():
+            sys.exit("train_pytorch.py: --device cuda, but torch.cuda.is_available() is False")
+        tf32 = a.precision == "tf32"
+        torch.backends.cudnn.allow_tf32 = tf32
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+        torch.backends.cudnn.benchmark = True
+    sync = torch.cuda.synchronize if a.device == "cuda" else (lambda: None)
     layers, tr = parse_spec(a.spec)
     torch.manual_seed(tr["seed"])
     np.random.seed(tr["seed"])
@@ -165,46 +201,56 @@ def main():
         index = {c: i for i, c in enumerate(vocab)}
         enc = lambda s: [index[c] for c in s]
     V = len(vocab)
-    model = Model([l for l in layers if l[0] != "vocab"], V)
+    model = Model([l for l in layers if l[0] != "vocab"], V).to(dev)
     params = list(model.parameters())
     if tr["optimizer"] == "adam":
         opt = torch.optim.Adam(params, lr=tr["lr"], weight_decay=tr["weight_decay"])
     else:
         opt = torch.optim.SGD(params, lr=tr["lr"], weight_decay=tr["weight_decay"])
-    train = batchify(enc(train_text), tr["batch"])
-    valid = batchify(enc(valid_text), tr["eval_batch"])
+    train = batchify(enc(train_text), tr["batch"]).to(dev)
+    valid = batchify(enc(valid_text), tr["eval_batch"]).to(dev)
+    amp = torch.autocast(device_type=a.device, dtype=torch.bfloat16, enabled=a.precision == "bfloat16")
     B, bptt = tr["batch"], tr["bptt"]
     steps, tokens, t_train, stop = 0, 0, 0.0, False
     epoch = 0
     for epoch in range(1, a.epochs + 1):
         model.train()
-        hidden = [(torch.zeros(1, B, l.hidden_size), torch.zeros(1, B, l.hidden_size)) for l in model.lstms]
+        hidden = zero_state(model, B, dev)
         i = 0
         while i < train.size(0) - 1 - 1:
+            sync()
             t0 = time.time()
             bp = bptt if np.random.random() < 0.95 else bptt / 2.
             seq_len = max(5, int(np.random.normal(bp, 5)))
+            if a.fixed_bptt:
+                seq_len = bptt
             lr2 = opt.param_groups[0]["lr"]
             opt.param_groups[0]["lr"] = lr2 * seq_len / bptt
             T = min(seq_len, train.size(0) - 1 - i)
             x, y = train[i:i + T], train[i + 1:i + 1 + T]
             hidden = [(h.detach(), c.detach()) for h, c in hidden]
             opt.zero_grad()
-            logits, out, raw, hidden = model(x, hidden, True, None)
-            loss = F.cross_entropy(logits.view(-1, V), y.reshape(-1))
-            if tr["ar"]:
-                loss = loss + tr["ar"] * out.pow(2).mean()
-            if tr["tar"]:
-                loss = loss + tr["tar"] * (raw[1:] - raw[:-1]).pow(2).mean()
+            with amp:
+                logits, out, raw, hidden = model(x, hidden, True, None)
+                loss = F.cross_entropy(logits.view(-1, V).float(), y.reshape(-1))
+                if tr["ar"]:
+                    loss = loss + tr["ar"] * out.float().pow(2).mean()
+                if tr["tar"]:
+                    loss = loss + tr["tar"] * (raw[1:] - raw[:-1]).float().pow(2).mean()
+            hidden = [(h.float(), c.float()) for h, c in hidden]
             loss.backward()
             if tr["clip"]:
                 torch.nn.utils.clip_grad_norm_(params, tr["clip"])
             opt.step()
             opt.param_groups[0]["lr"] = lr2
+            sync()
+            i += seq_len
+            if a.warmup > 0:
+                a.warmup -= 1
+                continue
             t_train += time.time() - t0
             tokens += T * B
             steps += 1
-            i += seq_len
             if (a.max_steps and steps >= a.max_steps) or (a.max_seconds and t_train >= a.max_seconds):
                 stop = True
                 break
@@ -213,7 +259,8 @@ def main():
     bpc = evaluate(model, valid, bptt, tr["eval_batch"])
     print(json.dumps({"tokens": tokens, "seconds": t_train, "tokens_per_s": tokens / t_train if t_train else 0,
                       "steps": steps, "epochs": epoch, "valid_bpc": bpc, "threads": a.threads,
-                      "torch": torch.__version__}))
+                      "torch": torch.__version__, "device": a.device, "precision": a.precision,
+                      "ms_per_step": 1e3 * t_train / steps if steps else 0}))
 
 
 if __name__ == "__main__":

@@ -296,12 +296,12 @@ typedef struct lstmc_train_event {
   const char *model;      /* the model's name */
   const char *data;       /* the training text's path */
   const char *optimizer;  /* "adam (lr 0.002, beta1 0.9, …)" */
-  const char *kernel;     /* the engine's matrix kernel ("avx2+fma", "portable") */
+  const char *kernel;     /* the engine's matrix kernel ("avx2+fma", "portable"; cuda: the GPU and precision) */
   int64_t tokens;         /* training tokens */
   int64_t vocab_size;
   int64_t streams;        /* the batch: streams stepped together */
   int64_t steps_per_epoch;/* tokens per stream */
-  int threads;            /* threads the engine runs on */
+  int threads;            /* threads the engine runs on (0: a GPU, named by kernel) */
   int resumed;            /* 1 when continuing from opts->resume */
 
   /* PROGRESS */
@@ -343,7 +343,9 @@ typedef struct lstmc_train_options {
   const char *resume;       /* a checkpoint to continue from, or NULL */
   const char *log;          /* a CSV file rewritten after every epoch (one line each), or NULL */
   const char *init;         /* initial weights (and vocabulary), any format, or NULL for random ones; not with resume */
-  const char *target;       /* the engine: "cpu" (NULL means cpu) */
+  const char *target;       /* the engine: "cpu" (NULL means cpu) or "cuda" (one GPU; docs/train.md) */
+  const char *precision;    /* cuda: "f32" (NULL means f32: no TF32) or "bf16" (bf16 products, fp32 master
+                               weights) */
   int64_t epochs;           /* epochs in all; 0: the train block's */
   double max_seconds;       /* 0: no limit; else stop at the first batch boundary after this much training time */
   int64_t max_steps;        /* 0: no limit; else stop after this many optimizer steps in all */

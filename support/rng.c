@@ -28,8 +28,4 @@ double rng_normal(Rng *r) {
   return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
 }
 
-uint64_t rng_derive(uint64_t seed, uint64_t tag) {
-  uint64_t x = seed ^ (tag * 0xd1b54a32d192ed03ULL);
-  lx_splitmix64(&x);
-  return lx_splitmix64(&x);
-}
+uint64_t rng_derive(uint64_t seed, uint64_t tag) { return lx_rng_derive(seed, tag); }

@@ -43,4 +43,12 @@ LX_FN LX_U64 lx_xoshiro_next(LX_U64 s[4]) {
 /* Uniform in [0, 1) with 53 random bits. */
 LX_FN double lx_xoshiro_uniform(LX_U64 s[4]) { return (double)(lx_xoshiro_next(s) >> 11) * 0x1.0p-53; }
 
+/* An independent seed for a sub-purpose (a layer, a row) from a seed and a tag: rng_derive of rng.h, and
+ * what the CUDA training kernels use to draw the very masks the CPU engine draws. */
+LX_FN LX_U64 lx_rng_derive(LX_U64 seed, LX_U64 tag) {
+  LX_U64 x = seed ^ (tag * 0xd1b54a32d192ed03ULL);
+  lx_splitmix64(&x);
+  return lx_splitmix64(&x);
+}
+
 #endif

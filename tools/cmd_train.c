@@ -13,7 +13,8 @@
 const OptSpec train_opts[] = {{"data", 1, "training text (default: the train block's 'data')"},
                               {"valid", 1, "validation text (default: the train block's 'valid')"},
                               {"o", 1, "output weights file (.safetensors)"},
-                              {"target", 1, "engine: cpu (default)"},
+                              {"target", 1, "engine: cpu (default) or cuda (one GPU)"},
+                              {"precision", 1, "cuda: f32 (default) or bf16 (bf16 products, fp32 master weights)"},
                               {"epochs", 1, "epochs in all (default: the train block's)"},
                               {"max-seconds", 1, "stop after this much training time, then validate and save"},
                               {"max-steps", 1, "stop after this many optimizer steps in all, then validate and save"},
@@ -78,9 +79,14 @@ static void on_event(const lstmc_train_event *e, void *ctx) {
   TrainView *v = ctx;
   switch (e->kind) {
   case LSTMC_TRAIN_START:
-    fprintf(stderr, "lstmc: training %s on %s: %lld tokens (vocabulary %lld), %lld streams × %lld steps; %s; %d threads, %s kernel%s\n",
-            e->model, e->data, (long long)e->tokens, (long long)e->vocab_size, (long long)e->streams,
-            (long long)e->steps_per_epoch, e->optimizer, e->threads, e->kernel, e->resumed ? "; resumed" : "");
+    if (e->threads > 0)
+      fprintf(stderr, "lstmc: training %s on %s: %lld tokens (vocabulary %lld), %lld streams × %lld steps; %s; %d threads, %s kernel%s\n",
+              e->model, e->data, (long long)e->tokens, (long long)e->vocab_size, (long long)e->streams,
+              (long long)e->steps_per_epoch, e->optimizer, e->threads, e->kernel, e->resumed ? "; resumed" : "");
+    else /* a GPU: kernel names it */
+      fprintf(stderr, "lstmc: training %s on %s: %lld tokens (vocabulary %lld), %lld streams × %lld steps; %s; GPU %s%s\n",
+              e->model, e->data, (long long)e->tokens, (long long)e->vocab_size, (long long)e->streams,
+              (long long)e->steps_per_epoch, e->optimizer, e->kernel, e->resumed ? "; resumed" : "");
     break;
   case LSTMC_TRAIN_PROGRESS: draw_progress(v, e); break;
   case LSTMC_TRAIN_PIPELINE:
@@ -139,6 +145,11 @@ int cmd_train(Args *a) {
   o.valid = arg_str(a, "valid");
   o.out = arg_str(a, "o");
   o.target = arg_str(a, "target");
+  const char *prec = arg_str(a, "precision");
+  if (prec && strcmp(prec, "f32") && strcmp(prec, "bf16"))
+    return usage_error("train: --precision must be f32 or bf16, not '%s'", prec);
+  if (prec && (!o.target || strcmp(o.target, "cuda"))) return usage_error("train: --precision is for --target cuda");
+  o.precision = prec;
   o.epochs = epochs;
   o.max_seconds = max_seconds;
   o.max_steps = max_steps;

@@ -6,7 +6,7 @@
 
 #include "support/err.h"
 
-static const EngineOps *const engines[] = {&engine_cpu_ops};
+static const EngineOps *const engines[] = {&engine_cpu_ops, &engine_cuda_ops};
 
 int engine_lookup(const char *target, const EngineOps **ops) {
   *ops = NULL;
@@ -19,10 +19,10 @@ int engine_lookup(const char *target, const EngineOps **ops) {
   if (!strcmp(target, "ref"))
     return lx_fail(LSTMC_ERR_USAGE, "train: --target ref: the reference executor is for inference only; training runs on "
                                     "--target cpu (check the trained weights with 'lstmc eval --target ref')");
-  if (!strcmp(target, "cuda"))
-    return lx_fail(LSTMC_ERR_UNSUPPORTED, "train: --target cuda: training on the GPU is not built yet (the CUDA issue); use --target cpu");
-  return lx_fail(LSTMC_ERR_USAGE, "train: unknown target '%s' (training runs on cpu)", target);
+  return lx_fail(LSTMC_ERR_USAGE, "train: unknown target '%s' (training runs on cpu or cuda)", target);
 }
+
+int engine_to_host(TrainEngine *e) { return e->ops->to_host ? e->ops->to_host(e) : 0; }
 
 void engine_free(TrainEngine *e) {
   if (e) e->ops->free(e);

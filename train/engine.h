@@ -18,6 +18,7 @@
 #include "train/net.h"
 #include "train/optim.h"
 
+struct CudaDev;
 typedef struct EngineConfig {
   Graph *g;                 /* the model, weights dense f32 (borrowed) */
   uint8_t *const *masks;    /* [g->nslots] pruning masks (1 = kept), NULL entries where none; borrowed, its
@@ -28,6 +29,8 @@ typedef struct EngineConfig {
   int threads;              /* 0: every core */
   double clip, ar, tar;
   uint64_t mask_seed;       /* the dropout and weight-drop masks of step k are drawn from (mask_seed, k) */
+  int precision;            /* cuda: CUDA_TRAIN_F32 (0) or CUDA_TRAIN_BF16 (1) (train/net_cuda.h) */
+  int (*cuda_open)(struct CudaDev **out); /* cuda: opens the device; NULL: the GPU (tests: the emulator) */
 } EngineConfig;
 
 typedef struct TrainEngine TrainEngine;
@@ -39,25 +42,30 @@ typedef struct EngineOps {
   /* Threads it runs on and the name of its matrix kernel, for the start of a run's report. */
   void (*describe)(const TrainEngine *e, int *threads, const char **kernel);
   /* Zeroes the training net's carried state (at the start of an epoch). */
-  void (*reset_state)(TrainEngine *e);
+  int (*reset_state)(TrainEngine *e);
   /* Forward and backward of one training batch (x, y: [T·B] ids, time-major) with the masks of `step`:
    * the loss, and the gradients ready for update. */
   int (*backward)(TrainEngine *e, const int32_t *x, const int32_t *y, int64_t T, uint64_t step, NetLoss *loss);
   /* The pruning masks applied to the gradients, clipping by global norm, one optimizer step at lr (base_lr:
    * the configured rate, which AdaBound's bounds scale by), the masks applied to the weights. */
-  void (*update)(TrainEngine *e, double lr, double base_lr);
+  int (*update)(TrainEngine *e, double lr, double base_lr);
   /* Validation: zero the validation net's state, then score batches of eval_batch streams (dropout off). */
-  void (*eval_reset)(TrainEngine *e);
+  int (*eval_reset)(TrainEngine *e);
   int (*eval_step)(TrainEngine *e, const int32_t *x, const int32_t *y, int64_t T, NetLoss *loss);
   /* The weights both forward passes read for slot s (NULL: the master weights), for quantization-aware
    * training: the gradient still goes to the master weights. */
-  void (*set_forward_weights)(TrainEngine *e, int slot, const float *w);
-  /* After the masks (or, with weight_drop_changed, the graph's weight-drop probabilities) changed: clears the
-   * optimizer state of pruned weights and redraws what depends on them. */
+  int (*set_forward_weights)(TrainEngine *e, int slot, const float *w);
+  /* After the masks (or, with weight_drop_changed, the graph's weight-drop probabilities) changed, or a
+   * checkpoint was restored into the host objects: clears the optimizer state of pruned weights and redraws
+   * what depends on them (an engine keeping its state elsewhere takes the host's copies back). */
   int (*structure_changed)(TrainEngine *e, int weight_drop_changed);
   /* The host objects a checkpoint saves and restores: the training net (its carried state) and the
    * optimizer (its state buffers and scalars). */
   void (*checkpoint_parts)(TrainEngine *e, Net **net, Optim **opt);
+  /* Makes the host copies current — the graph's weights, and the optimizer and carried state of
+   * checkpoint_parts — before the host reads them: a pipeline, QAT's export, a checkpoint, the final export.
+   * NULL for an engine that computes on those copies (the CPU's). */
+  int (*to_host)(TrainEngine *e);
 } EngineOps;
 
 /* Every engine begins with this header. */
@@ -69,7 +77,9 @@ struct TrainEngine {
 int engine_lookup(const char *target, const EngineOps **ops);
 void engine_free(TrainEngine *e); /* accepts NULL */
 
-/* The engines (engine_cpu.c, …). */
-extern const EngineOps engine_cpu_ops;
+/* The engines (engine_cpu.c, engine_cuda.c). */
+extern const EngineOps engine_cpu_ops, engine_cuda_ops;
+/* The host copies current (to_host), for any engine. */
+int engine_to_host(TrainEngine *e);
 
 #endif

@@ -107,7 +107,10 @@ static void cpu_describe(const TrainEngine *base, int *threads, const char **ker
   *kernel = gemm_kernel_name();
 }
 
-static void cpu_reset_state(TrainEngine *base) { net_reset_state(((CpuEngine *)base)->net); }
+static int cpu_reset_state(TrainEngine *base) {
+  net_reset_state(((CpuEngine *)base)->net);
+  return 0;
+}
 
 static int cpu_backward(TrainEngine *base, const int32_t *x, const int32_t *y, int64_t T, uint64_t step, NetLoss *loss) {
   CpuEngine *e = (CpuEngine *)base;
@@ -115,18 +118,25 @@ static int cpu_backward(TrainEngine *base, const int32_t *x, const int32_t *y, i
   return net_step(e->net, x, y, T, e->c.ar, e->c.tar, loss);
 }
 
-static void cpu_update(TrainEngine *base, double lr, double base_lr) { train_update(&((CpuEngine *)base)->step, lr, base_lr); }
+static int cpu_update(TrainEngine *base, double lr, double base_lr) {
+  train_update(&((CpuEngine *)base)->step, lr, base_lr);
+  return 0;
+}
 
-static void cpu_eval_reset(TrainEngine *base) { net_reset_state(((CpuEngine *)base)->evnet); }
+static int cpu_eval_reset(TrainEngine *base) {
+  net_reset_state(((CpuEngine *)base)->evnet);
+  return 0;
+}
 
 static int cpu_eval_step(TrainEngine *base, const int32_t *x, const int32_t *y, int64_t T, NetLoss *loss) {
   return net_step(((CpuEngine *)base)->evnet, x, y, T, 0, 0, loss);
 }
 
-static void cpu_set_forward_weights(TrainEngine *base, int slot, const float *w) {
+static int cpu_set_forward_weights(TrainEngine *base, int slot, const float *w) {
   CpuEngine *e = (CpuEngine *)base;
   net_set_forward_weights(e->net, slot, w);
   net_set_forward_weights(e->evnet, slot, w);
+  return 0;
 }
 
 static int cpu_structure_changed(TrainEngine *base, int weight_drop_changed) {

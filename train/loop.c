@@ -46,8 +46,10 @@ static int qat_on(const Trainer *t) { return qat_active(&t->qat, &t->sched, t->s
 static void report(Trainer *t, const lstmc_train_event *e) { progress_emit(&t->progress, e); }
 
 static int save_checkpoint(Trainer *t) {
+  int st = engine_to_host(t->engine);
+  if (st) return st;
   CkptParts parts = trainer_ckpt_parts(t);
-  int st = ckpt_save(t->ckpt_path, &parts, &t->s);
+  st = ckpt_save(t->ckpt_path, &parts, &t->s);
   if (st) return st;
   lstmc_train_event e = progress_event(&t->progress, LSTMC_TRAIN_CHECKPOINT, &t->s);
   e.path = t->ckpt_path;
@@ -64,7 +66,8 @@ static int evaluate_plain(Trainer *t, double *bpc) {
   *bpc = NAN;
   if (!t->data.valid_ids) return 0;
   TrainEngine *e = t->engine;
-  e->ops->eval_reset(e);
+  int st = e->ops->eval_reset(e);
+  if (st) return st;
   double nll = 0;
   int64_t count = 0;
   int64_t E = t->cfg.eval_batch, steps = t->data.valid.steps, bptt = t->cfg.bptt;
@@ -72,7 +75,7 @@ static int evaluate_plain(Trainer *t, double *bpc) {
   for (int64_t i = 0; i < steps - 1; i += bptt) {
     int64_t T = bptt < steps - 1 - i ? bptt : steps - 1 - i;
     NetLoss l;
-    int st = e->ops->eval_step(e, ids + i * E, ids + (i + 1) * E, T, &l);
+    st = e->ops->eval_step(e, ids + i * E, ids + (i + 1) * E, T, &l);
     if (st) return st;
     nll += l.nll;
     count += l.predictions;
@@ -133,7 +136,8 @@ static int run_pipeline(Trainer *t, int entry) {
   int nwd = 0;
   for (int i = 0; i < g->nnodes && nwd < 64; i++)
     if (g->nodes[i].op == OP_LSTM) wd[nwd++] = g->nodes[i].weight_drop;
-  int st = schedule_run(&t->sched, g, entry, &t->diag);
+  int st = engine_to_host(t->engine); /* the pipeline reads the trained weights */
+  if (!st) st = schedule_run(&t->sched, g, entry, &t->diag);
   if (st) return st;
   /* a weight-drop{p=…} in the pipeline changes the masks the training net draws */
   int changed = 0, k = 0;
@@ -159,8 +163,7 @@ static int begin_epoch(Trainer *t) {
     if (st) return st;
   }
   t->epoch_begun = 1;
-  t->engine->ops->reset_state(t->engine);
-  return 0;
+  return t->engine->ops->reset_state(t->engine);
 }
 
 /* ---- a batch ---------------------------------------------------------------------------------------- */
@@ -176,7 +179,7 @@ static int train_batch(Trainer *t, int64_t seq_len, int64_t T, NetLoss *loss) {
   int st = e->ops->backward(e, x, x + t->cfg.batch, T, t->s.step, loss);
   if (st) return st;
   double lr = epoch_lr(t, t->s.epoch) * (double)seq_len / (double)t->cfg.bptt;
-  e->ops->update(e, lr, t->cfg.oc.lr);
+  if ((st = e->ops->update(e, lr, t->cfg.oc.lr))) return st;
   t->s.step++;
   return 0;
 }
@@ -186,6 +189,7 @@ static int train_batch(Trainer *t, int64_t seq_len, int64_t T, NetLoss *loss) {
 static int end_epoch(Trainer *t, double *bpc, double *train_loss) {
   double t0 = now_seconds();
   int st = evaluate(t, bpc);
+  if (!st) st = engine_to_host(t->engine); /* the sparsity below reads the weights */
   if (st) return st;
   double dt = now_seconds() - t0;
   t->s.epoch_seconds += dt;
@@ -272,6 +276,7 @@ static int finish(Trainer *t, double bpc, lstmc_train_result *r) {
   int final_done = schedule_final_done(&t->sched, t->s.epoch, t->epoch_begun);
   int structured = t->sched.quantize.npasses && final_done;
   for (int s = 0; s < t->g->nslots; s++) structured |= t->sched.tmpl[s] != NULL;
+  if ((st = engine_to_host(t->engine))) return st; /* the export and the output read the weights */
   if (structured) {
     double float_bpc = bpc;
     if ((st = schedule_export(&t->sched, t->g, final_done, &t->diag, &e)) || (st = qat_point_forward(&t->qat, e, t->engine)) ||

@@ -86,44 +86,32 @@ int net_create(Graph *g, Gemm *gemm, int64_t batch, int training, Net **out) {
   n->gemm = gemm;
   n->B = batch;
   n->training = training;
-  n->last_lstm = n->dec = -1;
   n->L = lx_calloc((size_t)g->nnodes, sizeof *n->L);
   n->fw = lx_calloc((size_t)g->nslots, sizeof *n->fw);
   if (!n->L || !n->fw) goto oom;
   for (int s = 0; s < g->nslots; s++) n->fw[s] = master(n, s);
-  int kinds[OP_COUNT] = {0};
-  for (int i = 0; i < g->nnodes; i++) {
-    const Node *nd = &g->nodes[i];
-    if (nd->op == OP_SOFTMAX) continue;
-    Layer *L = &n->L[n->nl];
-    L->node = nd;
-    L->op = nd->op;
-    L->in = nd->in_dim;
-    L->out = nd->out_dim;
-    L->kind_index = kinds[nd->op]++;
-    L->p = nd->op == OP_LSTM ? nd->weight_drop : nd->op == OP_DECODER ? 0 : nd->p;
-    /* gradient buffers hold any activation but the vocabulary-sized ones (embedding input, logits) */
-    int64_t din = nd->op == OP_EMBED ? 0 : L->in, dout = nd->op == OP_DECODER ? 0 : L->out;
-    if (din > n->maxdim) n->maxdim = din;
-    if (dout > n->maxdim) n->maxdim = dout;
-    if (nd->op == OP_LSTM) {
+  NetLayerShape *shapes = lx_calloc((size_t)g->nnodes, sizeof *shapes);
+  if (!shapes) goto oom;
+  NetShape sh;
+  net_shape(g, shapes, &sh);
+  n->nl = sh.nl, n->nlstm = sh.nlstm, n->last_lstm = sh.last_lstm, n->dec = sh.dec;
+  n->maxdim = sh.maxdim, n->max4h = sh.max4h;
+  for (int i = 0; i < n->nl; i++) {
+    Layer *L = &n->L[i];
+    const NetLayerShape *ls = &shapes[i];
+    L->node = ls->node, L->op = ls->op, L->in = ls->in, L->out = ls->out, L->p = ls->p, L->kind_index = ls->kind_index;
+    if (L->op == OP_LSTM) {
       int64_t H = L->out;
-      if (4 * H > n->max4h) n->max4h = 4 * H;
-      n->last_lstm = n->nl;
-      n->nlstm++;
-      if (!(L->h = alloc_floats(batch * H)) || !(L->c = alloc_floats(batch * H))) goto oom;
+      if (!(L->h = alloc_floats(batch * H)) || !(L->c = alloc_floats(batch * H))) goto oom_shapes;
       if (training && L->p > 0 &&
           (!(L->mask = alloc_floats(4 * H * H)) || !(L->Weff = alloc_floats(4 * H * H)) || !(L->dWeff = alloc_floats(4 * H * H))))
-        goto oom;
-    } else if (nd->op == OP_DECODER) {
-      n->dec = n->nl;
-    } else if (training && L->p > 0) {
-      int64_t len = nd->op == OP_EMBED ? g->vocab_size : batch * L->out;
-      if (!(L->mask = alloc_floats(len))) goto oom;
+        goto oom_shapes;
+    } else if (L->op != OP_DECODER && training && L->p > 0) {
+      int64_t len = L->op == OP_EMBED ? g->vocab_size : batch * L->out;
+      if (!(L->mask = alloc_floats(len))) goto oom_shapes;
     }
-    n->nl++;
   }
-  LX_ASSERT(n->nl >= 3 && n->L[0].op == OP_EMBED && n->dec == n->nl - 1 && n->last_lstm >= 0);
+  lx_free(shapes);
   if (training) {
     n->grad = lx_calloc((size_t)g->nslots, sizeof *n->grad);
     if (!n->grad) goto oom;
@@ -132,9 +120,42 @@ int net_create(Graph *g, Gemm *gemm, int64_t batch, int training, Net **out) {
   }
   *out = n;
   return 0;
+oom_shapes:
+  lx_free(shapes);
 oom:
   net_free(n);
   return lx_nomem("creating the training network");
+}
+
+void net_shape(const Graph *g, NetLayerShape *layers, NetShape *sh) {
+  memset(sh, 0, sizeof *sh);
+  sh->last_lstm = sh->dec = -1;
+  int kinds[OP_COUNT] = {0};
+  for (int i = 0; i < g->nnodes; i++) {
+    const Node *nd = &g->nodes[i];
+    if (nd->op == OP_SOFTMAX) continue;
+    NetLayerShape *L = &layers[sh->nl];
+    L->node = nd;
+    L->op = nd->op;
+    L->in = nd->in_dim;
+    L->out = nd->out_dim;
+    L->kind_index = kinds[nd->op]++;
+    L->p = nd->op == OP_LSTM ? nd->weight_drop : nd->op == OP_DECODER ? 0 : nd->p;
+    /* gradient buffers hold any activation but the vocabulary-sized ones (embedding input, logits) */
+    int64_t din = nd->op == OP_EMBED ? 0 : L->in, dout = nd->op == OP_DECODER ? 0 : L->out;
+    if (din > sh->maxdim) sh->maxdim = din;
+    if (dout > sh->maxdim) sh->maxdim = dout;
+    if (nd->op == OP_LSTM) {
+      if (4 * L->out > sh->max4h) sh->max4h = 4 * L->out;
+      if (L->out > sh->hmax) sh->hmax = L->out;
+      sh->last_lstm = sh->nl;
+      sh->nlstm++;
+    } else if (nd->op == OP_DECODER) {
+      sh->dec = sh->nl;
+    }
+    sh->nl++;
+  }
+  LX_ASSERT(sh->nl >= 3 && layers[0].op == OP_EMBED && sh->dec == sh->nl - 1 && sh->last_lstm >= 0);
 }
 
 /* Makes room for T steps (buffers grow, never shrink; AWD-LSTM's sequence lengths vary per batch). */

@@ -25,6 +25,25 @@
 
 typedef struct Net Net;
 
+/* The layers of the training network — the graph's nodes but the softmax, in order — and the sizes its
+ * buffers need: what net.c and the GPU network (net_cuda.c) are both built from. */
+typedef struct NetLayerShape {
+  const Node *node;
+  int op;
+  int64_t in, out; /* features */
+  double p;        /* embed: embedding dropout; dropout: its p; lstm: weight-drop; decoder: 0 */
+  int kind_index;  /* among the nodes of this op, in graph order */
+} NetLayerShape;
+typedef struct NetShape {
+  int nl, nlstm, last_lstm, dec; /* layers, LSTM layers, the last LSTM's and the decoder's index */
+  int64_t maxdim;                /* the widest activation but the vocabulary-sized ones (the embedding's
+                                    input, the logits): what the gradient buffers hold */
+  int64_t max4h, hmax;           /* the widest LSTM's 4H and H */
+} NetShape;
+/* Fills layers[0 .. shape->nl) (room for g->nnodes entries) and the shape; the chain must be embed …
+ * decoder (lower.c makes it so). */
+void net_shape(const Graph *g, NetLayerShape *layers, NetShape *shape);
+
 /* training: 1 to keep what backward needs and apply the regularizers; 0 for evaluation (dropout off). The
  * graph's weights must be dense f32. */
 int net_create(Graph *g, Gemm *gemm, int64_t batch, int training, Net **out);

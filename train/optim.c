@@ -9,6 +9,11 @@
 
 #include "support/alloc.h"
 #include "support/err.h"
+#include "support/optim_core.h"
+
+_Static_assert((int)OPTIM_SGD == LX_OPT_SGD && (int)OPTIM_ADAGRAD == LX_OPT_ADAGRAD && (int)OPTIM_ADAM == LX_OPT_ADAM &&
+                   (int)OPTIM_ADABOUND == LX_OPT_ADABOUND && (int)OPTIM_COUNT == LX_OPT_COUNT,
+               "train/optim.h's OptimKind and support/optim_core.h's LX_OPT_* must agree");
 
 static const char *const optim_names[OPTIM_COUNT] = {"sgd",     "momentum", "nesterov", "adagrad", "adadelta",
                                                      "rmsprop", "adam",     "adamax",   "nadam",   "adabound"};
@@ -211,114 +216,47 @@ void optim_mask_state(Optim *o, int p, const uint8_t *keep) {
 
 /* ---- the updates ---------------------------------------------------------------------------------- */
 
-/* Coefficients of one step, cast to float where torch applies a Python scalar to a float tensor. */
-typedef struct Coef {
-  float wd, lr_neg, b1, omb1, b2, omb2, eps, rho, omrho, alpha, omalpha, mom;
-  float step_neg;      /* adam: −lr/bc1; adamax: −lr/bc1; adagrad: −clr */
-  float bc2_sqrt;      /* adam */
-  float nadam_g, nadam_m, bc2; /* nadam: −lr(1−mu)/(1−Πmu), −lr·mu_next/(1−Πmu_next), 1 − beta2^t */
-  float ab_step, ab_lo, ab_hi; /* adabound */
-  int first, nesterov;
-} Coef;
-
 typedef struct StepJob {
   Optim *o;
   float *const *params;
   const float *const *grads;
-  Coef k;
+  LxOptCoef k;
 } StepJob;
 
-static void update_range(Optim *o, const Coef *k, float *w, const float *g, float *s0, float *s1, int64_t lo, int64_t hi) {
-  switch (o->c.kind) {
+/* The loop is chosen once per tensor; the element update is optim_core.h's, which the GPU runs too. */
+static void update_range(const LxOptCoef *k, float *w, const float *g, float *s0, float *s1, int64_t lo, int64_t hi) {
+  switch (k->kind) {
   case OPTIM_SGD:
   case OPTIM_MOMENTUM:
   case OPTIM_NESTEROV:
-    for (int64_t i = lo; i < hi; i++) {
-      float d = g[i];
-      if (k->wd != 0) d = d + k->wd * w[i];
-      if (s0) {
-        s0[i] = k->first ? d : s0[i] * k->mom + d;
-        d = k->nesterov ? d + k->mom * s0[i] : s0[i];
-      }
-      w[i] = w[i] + k->lr_neg * d;
-    }
+    if (s0)
+      for (int64_t i = lo; i < hi; i++) lx_opt_sgd(k, w + i, g[i], s0 + i);
+    else
+      for (int64_t i = lo; i < hi; i++) lx_opt_sgd(k, w + i, g[i], NULL);
     break;
   case OPTIM_ADAGRAD:
-    for (int64_t i = lo; i < hi; i++) {
-      float d = g[i];
-      if (k->wd != 0) d = d + k->wd * w[i];
-      s0[i] = s0[i] + d * d;
-      float std = sqrtf(s0[i]) + k->eps;
-      w[i] = w[i] + k->step_neg * (d / std);
-    }
+    for (int64_t i = lo; i < hi; i++) lx_opt_adagrad(k, w + i, g[i], s0 + i);
     break;
   case OPTIM_ADADELTA:
-    for (int64_t i = lo; i < hi; i++) {
-      float d = g[i];
-      if (k->wd != 0) d = d + k->wd * w[i];
-      s0[i] = s0[i] * k->rho + k->omrho * (d * d);
-      float std = sqrtf(s0[i] + k->eps);
-      float delta = sqrtf(s1[i] + k->eps) / std * d;
-      s1[i] = s1[i] * k->rho + k->omrho * (delta * delta);
-      w[i] = w[i] + k->lr_neg * delta;
-    }
+    for (int64_t i = lo; i < hi; i++) lx_opt_adadelta(k, w + i, g[i], s0 + i, s1 + i);
     break;
   case OPTIM_RMSPROP:
-    for (int64_t i = lo; i < hi; i++) {
-      float d = g[i];
-      if (k->wd != 0) d = d + k->wd * w[i];
-      s0[i] = s0[i] * k->alpha + k->omalpha * (d * d);
-      float avg = sqrtf(s0[i]) + k->eps;
-      if (s1) {
-        s1[i] = s1[i] * k->mom + d / avg;
-        w[i] = w[i] + k->lr_neg * s1[i];
-      } else {
-        w[i] = w[i] + k->lr_neg * (d / avg);
-      }
-    }
+    if (s1)
+      for (int64_t i = lo; i < hi; i++) lx_opt_rmsprop(k, w + i, g[i], s0 + i, s1 + i);
+    else
+      for (int64_t i = lo; i < hi; i++) lx_opt_rmsprop(k, w + i, g[i], s0 + i, NULL);
     break;
   case OPTIM_ADAM:
-    for (int64_t i = lo; i < hi; i++) {
-      float d = g[i];
-      if (k->wd != 0) d = d + k->wd * w[i];
-      s0[i] = s0[i] * k->b1 + k->omb1 * d;
-      s1[i] = s1[i] * k->b2 + k->omb2 * (d * d);
-      float denom = sqrtf(s1[i]) / k->bc2_sqrt + k->eps;
-      w[i] = w[i] + k->step_neg * (s0[i] / denom);
-    }
+    for (int64_t i = lo; i < hi; i++) lx_opt_adam(k, w + i, g[i], s0 + i, s1 + i);
     break;
   case OPTIM_ADAMAX:
-    for (int64_t i = lo; i < hi; i++) {
-      float d = g[i];
-      if (k->wd != 0) d = d + k->wd * w[i];
-      s0[i] = s0[i] * k->b1 + k->omb1 * d;
-      float a = s1[i] * k->b2, b = fabsf(d) + k->eps;
-      s1[i] = a > b ? a : b;
-      w[i] = w[i] + k->step_neg * (s0[i] / s1[i]);
-    }
+    for (int64_t i = lo; i < hi; i++) lx_opt_adamax(k, w + i, g[i], s0 + i, s1 + i);
     break;
   case OPTIM_NADAM:
-    for (int64_t i = lo; i < hi; i++) {
-      float d = g[i];
-      if (k->wd != 0) d = d + k->wd * w[i];
-      s0[i] = s0[i] * k->b1 + k->omb1 * d;
-      s1[i] = s1[i] * k->b2 + k->omb2 * (d * d);
-      float denom = sqrtf(s1[i] / k->bc2) + k->eps;
-      w[i] = w[i] + k->nadam_g * (d / denom);
-      w[i] = w[i] + k->nadam_m * (s0[i] / denom);
-    }
+    for (int64_t i = lo; i < hi; i++) lx_opt_nadam(k, w + i, g[i], s0 + i, s1 + i);
     break;
   case OPTIM_ADABOUND:
-    for (int64_t i = lo; i < hi; i++) {
-      float d = g[i];
-      if (k->wd != 0) d = d + k->wd * w[i];
-      s0[i] = s0[i] * k->b1 + k->omb1 * d;
-      s1[i] = s1[i] * k->b2 + k->omb2 * (d * d);
-      float denom = sqrtf(s1[i]) + k->eps;
-      float s = k->ab_step / denom;
-      s = s < k->ab_lo ? k->ab_lo : s > k->ab_hi ? k->ab_hi : s;
-      w[i] = w[i] + -(s * s0[i]);
-    }
+    for (int64_t i = lo; i < hi; i++) lx_opt_adabound(k, w + i, g[i], s0 + i, s1 + i);
     break;
   default: LX_BUG("unknown optimizer");
   }
@@ -331,16 +269,18 @@ static void step_job(void *ctx, int tid, int nt) {
     int64_t lo, hi;
     pool_split(o->sizes[p], 64, tid, nt, &lo, &hi);
     float *s0 = o->nbuf > 0 ? optim_buffer(o, p, 0) : NULL, *s1 = o->nbuf > 1 ? optim_buffer(o, p, 1) : NULL;
-    update_range(o, &j->k, j->params[p], j->grads[p], s0, s1, lo, hi);
+    update_range(&j->k, j->params[p], j->grads[p], s0, s1, lo, hi);
   }
 }
 
-void optim_step(Optim *o, Pool *pool, float *const *params, const float *const *grads, double lr, double base_lr) {
+void optim_next_coef(Optim *o, double lr, double base_lr, LxOptCoef *out) {
   const OptimConfig *c = &o->c;
-  Coef k;
+  LxOptCoef k;
   memset(&k, 0, sizeof k);
   o->steps++;
   double t = (double)o->steps;
+  k.kind = c->kind;
+  k.nbuf = o->nbuf;
   k.first = o->steps == 1;
   k.nesterov = c->kind == OPTIM_NESTEROV;
   k.wd = (float)c->weight_decay;
@@ -382,7 +322,15 @@ void optim_step(Optim *o, Pool *pool, float *const *params, const float *const *
   }
   default: break;
   }
-  StepJob j = {o, params, grads, k};
+  *out = k;
+}
+
+void optim_step(Optim *o, Pool *pool, float *const *params, const float *const *grads, double lr, double base_lr) {
+  StepJob j;
+  j.o = o;
+  j.params = params;
+  j.grads = grads;
+  optim_next_coef(o, lr, base_lr, &j.k);
   double total = 0;
   for (int p = 0; p < o->nparams; p++) total += (double)o->sizes[p];
   pool_run_n(pool, pool_threads_for(pool, total, 32768.0), step_job, &j);

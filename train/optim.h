@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "frontend/spec.h"
+#include "support/optim_core.h"
 #include "support/pool.h"
 
 typedef enum OptimKind {
@@ -54,6 +55,10 @@ void optim_free(Optim *o); /* accepts NULL */
 /* One update of every parameter: params[i] -= … from grads[i] (grads are not modified), with learning
  * rate lr (the scheduled value) and base_lr (the configured one, which AdaBound's bounds scale by). */
 void optim_step(Optim *o, Pool *pool, float *const *params, const float *const *grads, double lr, double base_lr);
+
+/* The coefficients of the next step (support/optim_core.h), counting the step (and advancing NAdam's μ
+ * product) as optim_step does: for an engine that runs the element-wise update itself (the GPU's). */
+void optim_next_coef(Optim *o, double lr, double base_lr, LxOptCoef *out);
 
 /* Clears the state of the elements where keep[i] == 0 (parameter p), e.g. weights a pass pruned. */
 void optim_mask_state(Optim *o, int p, const uint8_t *keep);

@@ -32,14 +32,16 @@ int qat_point_forward(Qat *q, const Graph *e, TrainEngine *engine) {
       for (int64_t r = 0; r < x->rows; r++) tensor_row_to_f32(x, r, q->w[s] + r * x->cols);
       w = q->w[s];
     }
-    engine->ops->set_forward_weights(engine, s, w);
+    int st = engine->ops->set_forward_weights(engine, s, w);
+    if (st) return st;
   }
   return 0;
 }
 
 int qat_refresh(Qat *q, const Schedule *sched, const Graph *g, Diag *diag, TrainEngine *engine) {
   Graph *e;
-  int st = schedule_export(sched, g, 1, diag, &e);
+  int st = engine_to_host(engine); /* the master weights, where the engine keeps them elsewhere */
+  if (!st) st = schedule_export(sched, g, 1, diag, &e);
   if (st) return st;
   st = qat_point_forward(q, e, engine);
   graph_free(e);

@@ -17,6 +17,7 @@
 #include "train/progress.h"
 #include "train/qat.h"
 #include "train/schedule.h"
+#include "train/trainer.h"
 
 /* Independent streams derived from the seed (the initial weights use the seed itself, as `lstmc init`). */
 enum { SEED_SEQ_LEN = 1, SEED_MASKS = 2 };
@@ -42,6 +43,8 @@ typedef struct TrainData {
 
 typedef struct Trainer {
   const lstmc_train_options *o;
+  const TrainHooks *hooks; /* NULL: none */
+  int precision;           /* cuda: CUDA_TRAIN_F32 or CUDA_TRAIN_BF16, from o->precision */
   Diag diag;             /* where the spec's and the pipelines' diagnostics go */
   Spec *spec;
   Graph *g;              /* the model; its dense f32 tensors are the master weights */

@@ -15,6 +15,7 @@
 #include "support/err.h"
 #include "support/strbuf.h"
 #include "support/text.h"
+#include "train/net_cuda.h"
 #include "train/run.h"
 
 char *train_checkpoint_path(const char *out) {
@@ -194,7 +195,7 @@ CkptParts trainer_ckpt_parts(Trainer *t) {
 static int start_engine(Trainer *t) {
   const TrainConfig *c = &t->cfg;
   EngineConfig ec = {t->g, t->sched.masks, c->batch, c->eval_batch, &c->oc, t->o->threads, c->clip, c->ar, c->tar,
-                     rng_derive(c->seed, SEED_MASKS)};
+                     rng_derive(c->seed, SEED_MASKS), t->precision, t->hooks ? t->hooks->cuda_open : NULL};
   return t->engine_ops->create(&ec, &t->engine);
 }
 
@@ -252,6 +253,10 @@ static void trainer_free(Trainer *t) {
 }
 
 int train_run(const char *spec_path, const lstmc_train_options *o, lstmc_train_result *r) {
+  return train_run_with(spec_path, o, NULL, r);
+}
+
+int train_run_with(const char *spec_path, const lstmc_train_options *o, const TrainHooks *hooks, lstmc_train_result *r) {
   memset(r, 0, sizeof *r);
   r->valid_bpc = NAN;
   if (!o->out) return lx_fail(LSTMC_ERR_USAGE, "train: -o is required");
@@ -259,6 +264,12 @@ int train_run(const char *spec_path, const lstmc_train_options *o, lstmc_train_r
   memset(&t, 0, sizeof t);
   int st = engine_lookup(o->target, &t.engine_ops);
   if (st) return st;
+  if (o->precision && strcmp(o->precision, "f32") && strcmp(o->precision, "bf16"))
+    return lx_fail(LSTMC_ERR_USAGE, "train: precision '%s' (f32 or bf16)", o->precision);
+  if (o->precision && t.engine_ops != &engine_cuda_ops)
+    return lx_fail(LSTMC_ERR_USAGE, "train: a precision is for the cuda target (the CPU engine computes in fp32)");
+  t.precision = o->precision && !strcmp(o->precision, "bf16") ? CUDA_TRAIN_BF16 : CUDA_TRAIN_F32;
+  t.hooks = hooks;
   t.o = o;
   diag_init(&t.diag);
   StFile *resume = NULL;

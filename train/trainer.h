@@ -24,6 +24,14 @@
 /* lstmc_train: see include/lstmc.h. */
 int train_run(const char *spec_path, const lstmc_train_options *o, lstmc_train_result *r);
 
+/* What a test puts in place of hardware (not part of the public API): the device of --target cuda. */
+struct CudaDev;
+typedef struct TrainHooks {
+  int (*cuda_open)(struct CudaDev **out); /* NULL: the GPU (cuda_dev_open); tests/cuda gives the emulator */
+} TrainHooks;
+/* train_run with hooks (NULL: none). */
+int train_run_with(const char *spec_path, const lstmc_train_options *o, const TrainHooks *hooks, lstmc_train_result *r);
+
 /* The checkpoint path train_run uses for OUT (caller lx_free's), or NULL on OOM. */
 char *train_checkpoint_path(const char *out);
 

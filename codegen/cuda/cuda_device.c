@@ -101,8 +101,23 @@ static int real_launch(CudaDev *d, void *fn, int grid, int block, int smem, int 
   return CU_CALL(r->cu, cuCtxSynchronize, (), "running a kernel");
 }
 
-static int real_gemm(CudaDev *d, int ta, int tb, int m, int n, int k, CUdeviceptr A, int lda, CUdeviceptr B, int ldb,
-                     CUdeviceptr C, int ldc) {
+static int real_enqueue(CudaDev *d, void *fn, int grid, int block, int smem, const void *args, size_t size) {
+  RealDev *r = (RealDev *)d;
+  use(d);
+  (void)size; /* the driver takes the struct's size from the kernel's signature */
+  void *params[1] = {(void *)args};
+  return CU_CALL(r->cu, cuLaunchKernel,
+                 ((CUfunction)fn, (unsigned)grid, 1, 1, (unsigned)block, 1, 1, (unsigned)smem, NULL, params, NULL),
+                 "queueing a training kernel");
+}
+
+static int real_sync(CudaDev *d) {
+  const CudaDriver *cu = use(d);
+  return CU_CALL(cu, cuCtxSynchronize, (), "running GPU work");
+}
+
+/* cuBLAS, opened and given a handle on first use. */
+static int real_blas(CudaDev *d, const CudaBlas **b, cublasHandle_t *h) {
   RealDev *r = (RealDev *)d;
   use(d);
   int st;
@@ -110,8 +125,24 @@ static int real_gemm(CudaDev *d, int ta, int tb, int m, int n, int k, CUdevicept
   if (!r->handle) {
     if ((st = BLAS_CALL(r->blas, cublasCreate, (&r->handle), "creating a cuBLAS handle"))) return st;
     /* plain fp32 products (no TF32), as the reference computes */
-    if ((st = BLAS_CALL(r->blas, cublasSetMathMode, (r->handle, CUBLAS_DEFAULT_MATH), "setting cuBLAS' math mode"))) return st;
+    if ((st = BLAS_CALL(r->blas, cublasSetMathMode, (r->handle, CUBLAS_DEFAULT_MATH), "setting cuBLAS' math mode"))) {
+      r->blas->cublasDestroy(r->handle);
+      r->handle = NULL;
+      return st;
+    }
   }
+  *b = r->blas;
+  *h = r->handle;
+  return 0;
+}
+
+static int real_gemm(CudaDev *d, int ta, int tb, int m, int n, int k, CUdeviceptr A, int lda, CUdeviceptr B, int ldb,
+                     CUdeviceptr C, int ldc) {
+  RealDev *r = (RealDev *)d;
+  const CudaBlas *b;
+  cublasHandle_t h;
+  int st = real_blas(d, &b, &h);
+  if (st) return st;
   const float one = 1.0f, zero = 0.0f;
   st = BLAS_CALL(r->blas, cublasSgemm,
                  (r->handle, ta, tb, m, n, k, &one, (const float *)(uintptr_t)A, lda, (const float *)(uintptr_t)B, ldb, &zero,
@@ -130,8 +161,9 @@ static void real_close(CudaDev *d) {
   lx_free(r);
 }
 
-static const CudaDevOps real_ops = {real_alloc, real_free, real_h2d,   real_d2h,  real_memset32,
-                                    real_load,  real_kernel, real_launch, real_gemm, real_close};
+static const CudaDevOps real_ops = {real_alloc,  real_free,   real_h2d,     real_d2h,  real_memset32,
+                                    real_load,   real_kernel, real_launch,  real_gemm, real_close,
+                                    real_enqueue, real_sync,  real_blas};
 
 static int env_int(const char *name, int def, int lo, int hi) {
   const char *s = getenv(name);

@@ -1,7 +1,8 @@
 /* The CUDA executor (runtime/exec.h's `cuda_exec_vtbl`) and the device it runs on.
  *
- * The executor talks to its device through a small table of operations — memory, one module of generated
- * source, launches, and a single-precision GEMM — rather than to the driver directly. cuda_device.c
+ * The executor (and the GPU training engine, train/net_cuda.h) talks to its device through a small table of
+ * operations — memory, one module of generated source, launches, and cuBLAS — rather than to the driver
+ * directly. cuda_device.c
  * implements it with the CUDA driver, NVRTC (through the kernel cache) and cuBLAS; tests/cuda implements it
  * with a host emulator of the CUDA execution model, which runs the same generated kernel source compiled
  * by the host C compiler, so the executor's whole path is exercised on machines without a GPU. */
@@ -33,6 +34,17 @@ typedef struct CudaDevOps {
   int (*gemm)(CudaDev *d, int ta, int tb, int m, int n, int k, CUdeviceptr A, int lda, CUdeviceptr B, int ldb,
               CUdeviceptr C, int ldc);
   void (*close)(CudaDev *d);
+  /* ---- asynchronous work, for training (train/net_cuda.c): everything runs in order on the device's one
+   * stream; copies (h2d, d2h, memset32) wait for what was queued before them. */
+  /* Queues a kernel whose one parameter is a struct of `size` bytes at args (copied by the call). A failure
+   * of the kernel itself is reported by a later sync or copy. */
+  int (*enqueue)(CudaDev *d, void *fn, int grid, int block, int smem, const void *args, size_t size);
+  /* Waits for everything queued; reports a failed kernel. */
+  int (*sync)(CudaDev *d);
+  /* The cuBLAS table and a handle on the device's stream, fp32 math without TF32 (CUBLAS_DEFAULT_MATH). On
+   * the real device that is libcublas; the host emulator of tests/cuda gives host functions of the same
+   * signatures and semantics. */
+  int (*blas)(CudaDev *d, const CudaBlas **b, cublasHandle_t *h);
 } CudaDevOps;
 
 struct CudaDev {

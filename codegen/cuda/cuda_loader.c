@@ -78,7 +78,19 @@ static const SymSpec blas_syms[] = {
     SYM(CudaBlas, cublasSetStream, "cublasSetStream_v2"),
     SYM(CudaBlas, cublasSetMathMode, "cublasSetMathMode"),
     SYM(CudaBlas, cublasSgemm, "cublasSgemm_v2"),
+    SYM(CudaBlas, cublasGemmEx, "cublasGemmEx"),
     SYM_OPT(CudaBlas, cublasGetStatusString, "cublasGetStatusString"),
+};
+
+static const SymSpec nccl_syms[] = {
+    SYM(CudaNccl, ncclGetVersion, "ncclGetVersion"),
+    SYM(CudaNccl, ncclGetUniqueId, "ncclGetUniqueId"),
+    SYM(CudaNccl, ncclCommInitRank, "ncclCommInitRank"),
+    SYM(CudaNccl, ncclCommDestroy, "ncclCommDestroy"),
+    SYM(CudaNccl, ncclCommGetAsyncError, "ncclCommGetAsyncError"),
+    SYM(CudaNccl, ncclAllReduce, "ncclAllReduce"),
+    SYM(CudaNccl, ncclBroadcast, "ncclBroadcast"),
+    SYM(CudaNccl, ncclGetErrorString, "ncclGetErrorString"),
 };
 
 #define NSYMS(a) ((int)(sizeof a / sizeof *a))
@@ -282,4 +294,39 @@ int cuda_check_blas(const CudaBlas *b, cublasStatus_t r, const char *call, const
   const char *s = b && b->cublasGetStatusString ? b->cublasGetStatusString(r) : NULL;
   return lx_fail(r == 3 /* CUBLAS_STATUS_ALLOC_FAILED */ ? LSTMC_ERR_NOMEM : LSTMC_ERR_BACKEND,
                  "%s failed while %s: %s (cublasStatus %d)", call, what, s ? s : "cuBLAS error", r);
+}
+
+/* ---- NCCL -------------------------------------------------------------------------------------------- */
+
+static CudaNccl nccl;
+static int nccl_state;
+
+int cuda_nccl_open(const CudaNccl **out) {
+  static const char *const names[] = {"libnccl.so.2", "libnccl.so"};
+  pthread_mutex_lock(&load_lock);
+  int st = 0;
+  if (nccl_state != 1) {
+    StrBuf tried;
+    sb_init(&tried);
+    const char *miss;
+    memset(&nccl, 0, sizeof nccl);
+    nccl.lib = open_library("LSTMC_NCCL", names, 2, &nccl, nccl_syms, NSYMS(nccl_syms), nccl.path, sizeof nccl.path, &tried,
+                            &miss);
+    if (!nccl.lib)
+      st = lx_fail(LSTMC_ERR_NODEVICE, "NCCL not found (libnccl.so.2; tried %s and $CUDA_HOME/lib64, /usr/local/cuda/lib64)",
+                   tried.data ? sb_cstr(&tried) : "nothing");
+    else if (nccl.ncclGetVersion(&nccl.version))
+      nccl.version = 0;
+    sb_free(&tried);
+    nccl_state = st ? st : 1;
+  }
+  pthread_mutex_unlock(&load_lock);
+  *out = st ? NULL : &nccl;
+  return st;
+}
+
+int cuda_check_nccl(const CudaNccl *n, ncclResult_t r, const char *call, const char *what) {
+  if (r == 0) return 0;
+  const char *s = n && n->ncclGetErrorString ? n->ncclGetErrorString(r) : NULL;
+  return lx_fail(LSTMC_ERR_BACKEND, "%s failed while %s: %s (ncclResult %d)", call, what, s ? s : "NCCL error", r);
 }

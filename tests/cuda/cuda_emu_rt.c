@@ -12,6 +12,12 @@
  * On x86-64 a switch is six pushes, a stack swap and six pops (ucontext's swapcontext also saves the signal
  * mask with a system call, which made the emulator ten times slower); elsewhere it is swapcontext.
  *
+ * Kernels that take LxParams (the inference kernels) start through lx_emu_launch, all blocks at once (a
+ * cooperative launch: blocks wait for each other). The training kernels (codegen/cuda/dev_train.h) take
+ * one struct each and start through lx_emu_launch_thunk with the generated thunk that unpacks it; their
+ * blocks are independent (an ordinary launch), so they run one block after another, which bounds the
+ * memory a big grid needs. Thread stacks are pooled across launches.
+ *
  * What it checks: the kernels' arithmetic, indexing, formats and synchronization protocol, on real data.
  * What it cannot: NVRTC's code, timing, and the GPU's weak memory model (here every store is seen at once). */
 #include <stdint.h>
@@ -31,7 +37,7 @@ typedef struct EmuThread {
   ucontext_t ctx;
 #endif
   char *stack;
-  int tid, bid, done;
+  int tid, bid, lb, done; /* lb: the block's index among those running now */
 } EmuThread;
 
 typedef struct EmuGroup { /* a block or a warp: the threads of a barrier */
@@ -44,6 +50,8 @@ static EmuGroup *blocks, *warps;
 static float *shfl; /* [warps][32] */
 static unsigned char **smem;
 static int nthreads_block, nblocks, cur;
+static char **stack_pool; /* stacks kept for the next launch */
+static int stack_pool_n;
 #if defined(__x86_64__)
 /* lx_emu_switch(&save, to): pushes the callee-saved registers, saves the stack pointer in *save, moves to
  * the stack `to` and pops its registers; its `ret` resumes whatever switched out of that stack. */
@@ -63,12 +71,15 @@ static ucontext_t sched;
 #endif
 static void (*kernel)(LxParams);
 static LxParams params;
+static void (*thunk)(const void *); /* when set, started instead of kernel, with thunk_args */
+static _Alignas(16) unsigned char thunk_args[1024];
 static unsigned long long now_ns;
 
 int lx_emu_tid(void) { return threads[cur].tid; }
 int lx_emu_bid(void) { return threads[cur].bid; }
 int lx_emu_nthreads(void) { return nthreads_block; }
-unsigned char *lx_emu_smem(void) { return smem[threads[cur].bid]; }
+int lx_emu_nblocks(void) { return nblocks; }
+unsigned char *lx_emu_smem(void) { return smem[threads[cur].lb]; }
 unsigned long long lx_emu_now_ns(void) { return now_ns; }
 
 void lx_emu_yield(void) {
@@ -86,9 +97,9 @@ static void group_wait(EmuGroup *g) {
   while (g->gen == gen) lx_emu_yield();
 }
 
-static int warp_of(const EmuThread *t) { return t->bid * (nthreads_block / 32) + t->tid / 32; }
+static int warp_of(const EmuThread *t) { return t->lb * (nthreads_block / 32) + t->tid / 32; }
 
-void lx_emu_sync(void) { group_wait(&blocks[threads[cur].bid]); }
+void lx_emu_sync(void) { group_wait(&blocks[threads[cur].lb]); }
 
 float lx_emu_shfl_xor(float v, int m) {
   const EmuThread *t = &threads[cur];
@@ -115,10 +126,11 @@ static void leave(EmuGroup *g) {
 }
 
 static void trampoline(void) {
-  kernel(params);
+  if (thunk) thunk(thunk_args);
+  else kernel(params);
   EmuThread *t = &threads[cur];
   t->done = 1;
-  leave(&blocks[t->bid]);
+  leave(&blocks[t->lb]);
   leave(&warps[warp_of(t)]);
 #if defined(__x86_64__)
   TO_SCHED(t); /* never resumed */
@@ -126,20 +138,30 @@ static void trampoline(void) {
 #endif
 }
 
-/* Runs fn over grid x block threads to completion. Returns 0, or -1 when out of memory. */
-int lx_emu_launch(void (*fn)(LxParams), int grid, int block, int smem_bytes, const LxParams *p) {
-  int n = grid * block, nw = grid * (block / 32), rc = -1;
-  kernel = fn;
-  params = *p;
+static char *stack_get(void) {
+  return stack_pool_n > 0 ? stack_pool[--stack_pool_n] : malloc(EMU_STACK);
+}
+
+static void stack_put(char *st, int cap) {
+  if (!st) return;
+  if (stack_pool_n < cap) stack_pool[stack_pool_n++] = st;
+  else free(st);
+}
+
+/* Runs blocks bid0 .. bid0 + nrun - 1 (of a grid of `grid`) of `block` threads to completion, all at once.
+ * Returns 0, or -1 when out of memory. */
+static int run_blocks(int grid, int bid0, int nrun, int block, int smem_bytes) {
+  int n = nrun * block, nw = nrun * (block / 32), rc = -1;
   nthreads_block = block;
   nblocks = grid;
+  if (!stack_pool && !(stack_pool = calloc(4096, sizeof *stack_pool))) return -1;
   threads = calloc((size_t)n, sizeof *threads);
-  blocks = calloc((size_t)grid, sizeof *blocks);
-  warps = calloc((size_t)nw, sizeof *warps);
-  shfl = calloc((size_t)nw * 32, sizeof *shfl);
-  smem = calloc((size_t)grid, sizeof *smem);
+  blocks = calloc((size_t)nrun, sizeof *blocks);
+  warps = calloc((size_t)(nw ? nw : 1), sizeof *warps);
+  shfl = calloc((size_t)(nw ? nw : 1) * 32, sizeof *shfl);
+  smem = calloc((size_t)nrun, sizeof *smem);
   if (!threads || !blocks || !warps || !shfl || !smem) goto done;
-  for (int b = 0; b < grid; b++) {
+  for (int b = 0; b < nrun; b++) {
     if (!(smem[b] = malloc((size_t)smem_bytes + 16))) goto done;
     memset(smem[b], 0xff, (size_t)smem_bytes + 16);
     blocks[b].live = block;
@@ -148,8 +170,9 @@ int lx_emu_launch(void (*fn)(LxParams), int grid, int block, int smem_bytes, con
   for (int i = 0; i < n; i++) {
     EmuThread *t = &threads[i];
     t->tid = i % block;
-    t->bid = i / block;
-    if (!(t->stack = malloc(EMU_STACK))) goto done;
+    t->lb = i / block;
+    t->bid = bid0 + t->lb;
+    if (!(t->stack = stack_get())) goto done;
 #if defined(__x86_64__)
     /* a stack that lx_emu_switch "returns" into trampoline from, aligned as after a call */
     uintptr_t *sp = (uintptr_t *)(((uintptr_t)t->stack + EMU_STACK) & ~(uintptr_t)15);
@@ -177,9 +200,9 @@ int lx_emu_launch(void (*fn)(LxParams), int grid, int block, int smem_bytes, con
   rc = 0;
 done:
   if (threads)
-    for (int i = 0; i < n; i++) free(threads[i].stack);
+    for (int i = 0; i < n; i++) stack_put(threads[i].stack, 4096);
   if (smem)
-    for (int b = 0; b < grid; b++) free(smem[b]);
+    for (int b = 0; b < nrun; b++) free(smem[b]);
   free(threads);
   free(blocks);
   free(warps);
@@ -187,4 +210,32 @@ done:
   free(smem);
   threads = NULL;
   return rc;
+}
+
+/* Runs fn over grid x block threads to completion, every block at once (cooperative). Returns 0, or -1
+ * when out of memory. */
+int lx_emu_launch(void (*fn)(LxParams), int grid, int block, int smem_bytes, const LxParams *p) {
+  kernel = fn;
+  params = *p;
+  thunk = NULL;
+  return run_blocks(grid, 0, grid, block, smem_bytes);
+}
+
+/* Runs a training kernel through its thunk with a copy of its argument struct, one block after another.
+ * Returns 0, -1 when out of memory, -2 when the struct is larger than the emulator holds. */
+int lx_emu_launch_thunk(void (*fn)(const void *), const void *args, size_t size, int grid, int block, int smem_bytes) {
+  if (size > sizeof thunk_args) return -2;
+  memcpy(thunk_args, args, size);
+  thunk = fn;
+  int rc = 0;
+  for (int b = 0; b < grid && !rc; b++) rc = run_blocks(grid, b, 1, block, smem_bytes);
+  thunk = NULL;
+  return rc;
+}
+
+/* Frees the pooled stacks (before the module is unloaded, so that nothing it allocated is lost). */
+void lx_emu_release(void) {
+  while (stack_pool_n > 0) free(stack_pool[--stack_pool_n]);
+  free(stack_pool);
+  stack_pool = NULL;
 }

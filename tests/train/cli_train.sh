@@ -31,7 +31,9 @@ expect() {
 
 expect 2 "train: --o is required" -- "$lstmc" train "$tmp/m.lstm"
 expect 2 "the reference executor is for inference only" -- "$lstmc" train "$tmp/m.lstm" -o "$tmp/w.safetensors" --target ref
-expect 1 "training on the GPU is not built yet" -- "$lstmc" train "$tmp/m.lstm" -o "$tmp/w.safetensors" --target cuda
+expect 2 "unknown target 'tpu' (training runs on cpu or cuda)" -- "$lstmc" train "$tmp/m.lstm" -o "$tmp/w.safetensors" --target tpu
+expect 2 "--precision must be f32 or bf16" -- "$lstmc" train "$tmp/m.lstm" -o "$tmp/w.safetensors" --target cuda --precision fp8
+expect 2 "--precision is for --target cuda" -- "$lstmc" train "$tmp/m.lstm" -o "$tmp/w.safetensors" --precision bf16
 expect 2 "--epochs must be an integer" -- "$lstmc" train "$tmp/m.lstm" -o "$tmp/w.safetensors" --epochs 0
 expect 2 "--resume and --init exclude each other" -- "$lstmc" train "$tmp/m.lstm" -o "$tmp/w.safetensors" --resume a --init b
 expect 1 "nothere.txt" -- "$lstmc" train "$tmp/m.lstm" -o "$tmp/w.safetensors" --data "$tmp/nothere.txt"
