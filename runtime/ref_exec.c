@@ -87,6 +87,15 @@ oom:
   return lx_nomem("creating the reference executor");
 }
 
+void lstm_cell_ref(const double *acc, int64_t H, float *h, float *c) {
+  for (int64_t j = 0; j < H; j++) {
+    double i = sigmoid(acc[j]), f = sigmoid(acc[H + j]), gg = tanh(acc[2 * H + j]), o = sigmoid(acc[3 * H + j]);
+    double cn = f * (double)c[j] + i * gg;
+    c[j] = (float)cn;
+    h[j] = (float)(o * tanh((double)c[j]));
+  }
+}
+
 /* One LSTM cell step: gates = W_ih x + b_ih + W_hh h + b_hh; c' = f c + i g; h' = o tanh(c'). */
 static void lstm_step(const Graph *g, const Node *n, const float *x, float *h, float *c, double *acc) {
   int64_t H = n->out_dim;
@@ -94,12 +103,7 @@ static void lstm_step(const Graph *g, const Node *n, const float *x, float *h, f
   for (int64_t j = 0; j < 4 * H; j++) acc[j] = (double)tensor_f32(b_ih)[j] + (double)tensor_f32(b_hh)[j];
   tensor_matvec_ref(g->slots[n->w[W_IH]].t, x, acc);
   tensor_matvec_ref(g->slots[n->w[W_HH]].t, h, acc);
-  for (int64_t j = 0; j < H; j++) {
-    double i = sigmoid(acc[j]), f = sigmoid(acc[H + j]), gg = tanh(acc[2 * H + j]), o = sigmoid(acc[3 * H + j]);
-    double cn = f * (double)c[j] + i * gg;
-    c[j] = (float)cn;
-    h[j] = (float)(o * tanh((double)c[j]));
-  }
+  lstm_cell_ref(acc, H, h, c);
 }
 
 static int ref_step(Executor *e, const int32_t *tokens, float *logits) {
