@@ -38,8 +38,9 @@ static int make_prefix(const char *name, const char *path, char *out, size_t n) 
 
 int lstmc_model_compile(const lstmc_model *m, const lstmc_compile_opts *o) {
   if (!o->output || !o->output[0]) return lx_fail(LSTMC_ERR_USAGE, "compile: no output file (-o)");
+  if (o->target && !strcmp(o->target, "systolic")) return api_systolic_compile(m, o);
   if (o->target && strcmp(o->target, "cpu"))
-    return lx_fail(LSTMC_ERR_USAGE, "compile: target '%s' cannot make an object file (only cpu can)", o->target);
+    return lx_fail(LSTMC_ERR_USAGE, "compile: target '%s' cannot be compiled by this call (cpu makes an object file, systolic a folder of array images)", o->target);
   if (!graph_has_weights(m->g)) return lx_fail(LSTMC_ERR_USAGE, "the model has no weights loaded");
   static const char *const emits[] = {"obj", "asm", "llvm"};
   int emit = -1;

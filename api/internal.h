@@ -16,4 +16,14 @@ struct lstmc_session {
   float *logits; /* [V] scratch for generation */
 };
 
+/* The systolic target (api/systolic.c). */
+struct SystolicConfig;
+struct lstmc_systolic_opts;
+/* Checks the spec's systolic block, reporting each bad setting at its place. 0 or LSTMC_ERR_PARSE. */
+int api_systolic_check_spec(const Spec *sp, Diag *d);
+/* The array of a model: the defaults, then the spec's block, then the caller's settings (o may be NULL). */
+int api_systolic_config(const struct lstmc_model *m, const struct lstmc_systolic_opts *o, struct SystolicConfig *c);
+/* lstmc_model_compile for target "systolic": the images in o->output, read back and compared. */
+int api_systolic_compile(const struct lstmc_model *m, const lstmc_compile_opts *o);
+
 #endif

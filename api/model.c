@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "codegen/backend.h"
+#include "codegen/systolic/systolic.h"
 #include "frontend/lower.h"
 #include "frontend/spec.h"
 #include "ir/vocab.h"
@@ -55,6 +56,7 @@ int lstmc_model_load(const char *spec_path, lstmc_model **out) {
   /* the spec's pipelines are checked now, so that `lstmc check` reports an unknown pass or option */
   if (!st) st = pipeline_check(m->spec->passes, &d);
   for (int i = 0; !st && i < m->spec->train.nschedule; i++) st = pipeline_check(m->spec->train.schedule[i].pipeline, &d);
+  if (!st) st = api_systolic_check_spec(m->spec, &d);
   if (!st) st = lower_spec(m->spec, 0, &m->g);
   if (st) {
     lstmc_model_free(m);
@@ -227,6 +229,14 @@ int lstmc_session_create(const lstmc_model *m, const lstmc_session_opts *opts, l
     eo.no_cache = opts->no_cache;
     eo.verbose = opts->verbose;
     if (opts->batch > 1) eo.batch = opts->batch;
+  }
+  SystolicConfig sc;
+  if (eo.target == TARGET_SYSTOLIC) {
+    /* the array's arithmetic is the point: a model it cannot hold is an error, not a reference run */
+    int st = api_systolic_config(m, opts ? opts->systolic : NULL, &sc);
+    if (st) return st;
+    eo.systolic = &sc;
+    eo.allow_fallback = 0;
   }
   lstmc_session *s = lx_calloc(1, sizeof *s);
   if (!s) return lx_nomem("creating a session");

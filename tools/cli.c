@@ -194,3 +194,13 @@ int open_model(const Args *a, int need_weights, lstmc_model **m) {
   return 0;
 }
 
+int parse_array(const char *cmd, const char *text, int *rows, int *cols) {
+  char *end;
+  long r = strtol(text, &end, 10), c = 0;
+  if (*end == 'x' || *end == 'X') c = strtol(end + 1, &end, 10);
+  if (*end || r < 1 || c < 1 || r > 65536 || c > 65536)
+    return usage_error("%s: --array must be ROWSxCOLS with sizes in [1, 65536], e.g. 32x32; got '%s'", cmd, text);
+  *rows = (int)r;
+  *cols = (int)c;
+  return 0;
+}

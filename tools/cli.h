@@ -70,4 +70,26 @@ int open_model(const Args *a, int need_weights, lstmc_model **m);
  * Returns an exit status. */
 int apply_passes(const Args *a, lstmc_model *m);
 
+/* Parses an array size "ROWSxCOLS" (each in [1, 65536]); prints a usage error naming cmd and returns 2. */
+int parse_array(const char *cmd, const char *text, int *rows, int *cols);
+
+/* The systolic array's options of commands that run or compile for --target systolic (tools/cmd_systolic.c). */
+#define SYSTOLIC_OPTSPECS                                                                                       \
+  {"array", 1, "systolic: the array, ROWSxCOLS (default 32x32)"},                                            \
+      {"alpha", 1, "systolic: inputs each cell multiplexes (default: the model's largest column group)"},    \
+      {"wbits", 1, "systolic: weight register bits (default 8)"},                                            \
+      {"abits", 1, "systolic: activation bits (default 8)"},                                                 \
+      {"accbits", 1, "systolic: accumulator bits, saturating (default 32)"},                                 \
+      {"gates", 1, "systolic: the gate unit, exact (default), lut:N or pwl:N"},                              \
+      {"load", 1, "systolic: single (default) or double buffered weight loading"},                           \
+      {"resident", 1, "systolic: tiles a cell's weight memory holds (default 0: none)"},                     \
+      {"gate-latency", 1, "systolic: cycles from a layer's last output to its h as an input (default 0)"},   \
+      {"cell-sim", 0, "systolic: step every cell of every cycle (slow; checks the cycle model)"}
+/* The array options given (the others unset: the spec's block or the defaults apply). Returns an exit status. */
+int systolic_opts_from_args(const Args *a, lstmc_systolic_opts *o);
+/* 1 when the command runs for --target systolic. */
+int target_is_systolic(const Args *a);
+/* After a run on the systolic target: one line on f (the array, cycles per token, utilization, saturations). */
+void print_systolic_summary(const lstmc_session *s, FILE *f);
+
 #endif

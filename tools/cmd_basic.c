@@ -97,17 +97,21 @@ int cmd_init(Args *a) {
 
 const OptSpec eval_opts[] = {{"weights", 1, "weights file"},
                                     {"data", 1, "text to evaluate"},
-                                    {"target", 1, "executor: ref (default), cpu, cuda"},
+                                    {"target", 1, "executor: ref (default), cpu, cuda, systolic"},
                                     {"threads", 1, "CPU threads (0 = all cores)"},
                                     {"json", 0, "print one JSON object"},
                                     PASS_OPTSPECS,
                                     {"no-cache", 0, "cuda: do not use the on-disk kernel cache"},
+                                    SYSTOLIC_OPTSPECS,
                                     {0}};
 
 int cmd_eval(Args *a) {
   int rc;
   long long threads;
-  if ((rc = require(a, "data")) || (rc = arg_int(a, "threads", 0, 0, 1024, &threads))) return rc;
+  lstmc_systolic_opts sys;
+  if ((rc = require(a, "data")) || (rc = arg_int(a, "threads", 0, 0, 1024, &threads)) ||
+      (rc = systolic_opts_from_args(a, &sys)))
+    return rc;
   lstmc_model *m;
   if ((rc = open_model(a, 1, &m))) return rc;
   if ((rc = apply_passes(a, m))) {
@@ -131,6 +135,7 @@ int cmd_eval(Args *a) {
   so.threads = (int)threads;
   so.no_cache = arg_flag(a, "no-cache");
   so.verbose = arg_flag(a, "verbose");
+  so.systolic = &sys;
   if ((st = lstmc_tokenize(m, text, len, data, &ids, &n)) || (st = lstmc_session_create(m, &so, &s))) {
     rc = fail(st);
     goto done;
@@ -145,13 +150,24 @@ int cmd_eval(Args *a) {
     rc = fail(st);
     goto done;
   }
-  if (arg_flag(a, "json"))
+  char *report = NULL;
+  if (target_is_systolic(a) && (st = lstmc_session_systolic_report(s, arg_flag(a, "json"), &report))) {
+    rc = fail(st);
+    goto done;
+  }
+  if (arg_flag(a, "json")) {
     printf("{\"bpc\": %.17g, \"tokens\": %lld, \"predictions\": %lld, \"nll\": %.17g, \"seconds\": %.6f, "
-           "\"tokens_per_s\": %.3f, \"target\": \"%s\"}\n",
+           "\"tokens_per_s\": %.3f, \"target\": \"%s\"",
            r.bpc, (long long)r.tokens, (long long)r.predictions, r.nll, r.seconds, r.tokens_per_s,
            so.target ? so.target : "ref");
-  else
+    if (report) printf(", \"systolic\": %s", report);
+    printf("}\n");
+  } else {
     printf("bpc: %.6f\n", r.bpc);
+    if (report) print_systolic_summary(s, stdout);
+    if (report && arg_flag(a, "verbose")) fputs(report, stderr);
+  }
+  lstmc_free(report);
 done:
   lstmc_session_free(s);
   lstmc_free(ids);
@@ -166,10 +182,11 @@ const OptSpec generate_opts[] = {{"weights", 1, "weights file"},
                                    {"temperature", 1, "sampling temperature (default 1; 0 = greedy)"},
                                    {"top-k", 1, "sample among the K most likely tokens (default: all)"},
                                    {"seed", 1, "random seed (default 1)"},
-                                   {"target", 1, "executor: ref (default), cpu, cuda"},
+                                   {"target", 1, "executor: ref (default), cpu, cuda, systolic"},
                                    {"threads", 1, "CPU threads (0 = all cores)"},
                                    PASS_OPTSPECS,
                                    {"no-cache", 0, "cuda: do not use the on-disk kernel cache"},
+                                   SYSTOLIC_OPTSPECS,
                                    {0}};
 
 static void write_text(const char *t, size_t n, void *ctx) {
@@ -187,6 +204,8 @@ int cmd_generate(Args *a) {
       (rc = arg_double(a, "temperature", 1.0, 0, 1e6, &temp)) || (rc = arg_u64(a, "seed", 1, &seed)) ||
       (rc = arg_int(a, "threads", 0, 0, 1024, &threads)))
     return rc;
+  lstmc_systolic_opts sys;
+  if ((rc = systolic_opts_from_args(a, &sys))) return rc;
   lstmc_model *m;
   if ((rc = open_model(a, 1, &m))) return rc;
   if ((rc = apply_passes(a, m))) {
@@ -198,6 +217,7 @@ int cmd_generate(Args *a) {
   so.threads = (int)threads;
   so.no_cache = arg_flag(a, "no-cache");
   so.verbose = arg_flag(a, "verbose");
+  so.systolic = &sys;
   lstmc_session *s = NULL;
   int st = lstmc_session_create(m, &so, &s);
   if (!st) {

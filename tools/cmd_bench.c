@@ -16,7 +16,7 @@
 #include "tools/cli.h"
 
 const OptSpec bench_opts[] = {{"weights", 1, "weights file"},
-                              {"target", 1, "executor: ref (default), cpu, cuda"},
+                              {"target", 1, "executor: ref (default), cpu, cuda, systolic"},
                               {"mode", 1, "gen (default) or score"},
                               {"batch", 1, "streams stepped together (gen; default 1)"},
                               {"threads", 1, "CPU threads (0 = all cores; default 0)"},
@@ -28,6 +28,7 @@ const OptSpec bench_opts[] = {{"weights", 1, "weights file"},
                               {"json", 0, "print one JSON object"},
                               {"o", 1, "print a table row: md or csv"},
                               PASS_OPTSPECS,
+                              SYSTOLIC_OPTSPECS,
                               {0}};
 
 static double now_s(void) {
@@ -81,6 +82,8 @@ int cmd_bench(Args *a) {
       (rc = arg_double(a, "seconds", 2, 0, 3600, &seconds)) || (rc = arg_u64(a, "seed", 1, &seed)))
     return rc;
   if (score && batch > 1) return usage_error("bench: --mode score runs one stream (--batch 1)");
+  lstmc_systolic_opts sys;
+  if ((rc = systolic_opts_from_args(a, &sys))) return rc;
   lstmc_model *m;
   if ((rc = open_model(a, 1, &m))) return rc;
   if ((rc = apply_passes(a, m))) {
@@ -93,6 +96,7 @@ int cmd_bench(Args *a) {
   so.target = arg_str(a, "target");
   so.threads = (int)threads;
   so.batch = (int)batch;
+  so.systolic = &sys;
   lstmc_session *s = NULL;
   int32_t *toks = NULL;
   float *logits = NULL;
@@ -148,12 +152,19 @@ int cmd_bench(Args *a) {
   char thr[32];
   if (threads) snprintf(thr, sizeof thr, "%lld", threads);
   else snprintf(thr, sizeof thr, "all");
+  char *report = NULL;
+  if (target_is_systolic(a) && (st = lstmc_session_systolic_report(s, 1, &report))) {
+    rc = fail(st);
+    goto done;
+  }
   if (arg_flag(a, "json")) {
     printf("{\"model\": \"%s\", \"target\": \"%s\", \"executor\": \"%s\", \"mode\": \"%s\", \"batch\": %lld, "
            "\"threads\": \"%s\", \"reps\": %d, \"median_us\": %.3f, \"p90_us\": %.3f, \"p99_us\": %.3f, "
-           "\"us_per_token\": %.3f, \"tokens_per_s\": %.1f, \"step_bytes\": %lld, \"gb_per_s\": %.2f}\n",
+           "\"us_per_token\": %.3f, \"tokens_per_s\": %.1f, \"step_bytes\": %lld, \"gb_per_s\": %.2f",
            info.name, target, ran, mode, batch, thr, t.n, med * 1e6, p90 * 1e6, p99 * 1e6, per_tok * 1e6, tps,
            (long long)info.step_bytes, gbs);
+    if (report) printf(", \"systolic\": %s", report);
+    printf("}\n");
   } else if (fmt && !strcmp(fmt, "md")) {
     printf("| model | target | mode | batch | threads | median µs | p90 µs | p99 µs | µs/token | tokens/s | GB/s |\n");
     printf("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
@@ -173,7 +184,9 @@ int cmd_bench(Args *a) {
     printf("per %s: median %.1f µs, p90 %.1f µs, p99 %.1f µs; %.0f tokens/s%s; %.1f GB/s effective\n",
            score ? "token" : "step", med * 1e6, p90 * 1e6, p99 * 1e6, tps,
            score || batch == 1 ? "" : " (all streams)", gbs);
+    if (report) print_systolic_summary(s, stdout);
   }
+  lstmc_free(report);
 done:
   free(t.v);
   free(toks);

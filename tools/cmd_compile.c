@@ -1,7 +1,8 @@
 /* lstmc compile: a model and its weights, after the pass pipeline (--passes, else the spec's, as eval runs
  * it), as ahead-of-time code. --target cpu (default): a standalone object file with a C header
  * (include/lstmc.h, lstmc_model_compile). --target cuda: the kernel source, PTX or cubin with a header
- * describing the launch contract (tools/cmd_compile_cuda.c). */
+ * describing the launch contract (tools/cmd_compile_cuda.c). --target systolic: a folder of the array's
+ * images with a JSON manifest (docs/systolic.md), through lstmc_model_compile too. */
 #include <string.h>
 
 #include "tools/cli.h"
@@ -10,7 +11,7 @@ int cmd_compile_cuda(Args *a);
 
 const OptSpec compile_opts[] = {
     {"weights", 1, "weights file"},
-    {"target", 1, "code generator: cpu (default) or cuda"},
+    {"target", 1, "code generator: cpu (default), cuda, or systolic (-o DIR: the array's images)"},
     {"emit", 1, "cpu: obj (default), asm or llvm; cuda: cuda (source, default), ptx or cubin"},
     {"o", 1, "output file"},
     {"header", 1, "cpu: the C header of the object's API; cuda: the launch contract"},
@@ -25,11 +26,13 @@ const OptSpec compile_opts[] = {
     {"threads", 1, "cuda: threads per block of the persistent kernel (default 512)"},
     {"no-cache", 0, "cuda: do not use the kernel cache"},
     PASS_OPTSPECS, /* its --verbose also prints the compiler's phase times, the GPU plan */
+    SYSTOLIC_OPTSPECS,
     {0}};
 
 static int compile_cpu(Args *a) {
   int rc;
-  if ((rc = require(a, "o"))) return rc;
+  lstmc_systolic_opts sys;
+  if ((rc = require(a, "o")) || (rc = systolic_opts_from_args(a, &sys))) return rc;
   lstmc_model *m;
   if ((rc = open_model(a, 1, &m))) return rc;
   if ((rc = apply_passes(a, m))) {
@@ -46,8 +49,11 @@ static int compile_cpu(Args *a) {
   co.cpu = arg_str(a, "cpu");
   co.features = arg_str(a, "features");
   co.verbose = arg_flag(a, "verbose");
+  co.systolic = &sys;
   int st = lstmc_model_compile(m, &co);
   rc = st ? fail(st) : 0;
+  if (!st && target_is_systolic(a))
+    fprintf(stderr, "lstmc: wrote the systolic array's images to %s (read back and checked)\n", co.output);
   lstmc_model_free(m);
   return rc;
 }

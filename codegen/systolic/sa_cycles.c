@@ -170,7 +170,7 @@ int sa_cycle_stats(const SaProgram *p, int64_t n, SaCycleStats *s) {
   return 0;
 }
 
-void sa_cycle_report(const SaProgram *p, const SaCycleStats *s, int json, StrBuf *out) {
+void sa_cycle_report(const SaProgram *p, const SaCycleStats *s, int64_t saturations, int json, StrBuf *out) {
   const SystolicConfig *c = &p->cfg;
   StrBuf cfg;
   sb_init(&cfg);
@@ -183,12 +183,12 @@ void sa_cycle_report(const SaProgram *p, const SaCycleStats *s, int json, StrBuf
               "\"cycles_per_token\": %lld, \"gen_cycles_per_token\": %lld, \"first_token_cycles\": %lld, "
               "\"busy\": %lld, \"weight_stall\": %lld, \"data_stall\": %lld, \"load_cycles\": %lld, "
               "\"preload_cycles\": %lld, \"resident\": %s, \"macs\": %lld, \"utilization\": %.6f, "
-              "\"tile_utilization\": %.6f, \"kernel\": \"%s\", \"products\": [",
+              "\"tile_utilization\": %.6f, \"saturations\": %lld, \"kernel\": \"%s\", \"products\": [",
               c->rows, c->cols, c->alpha, (long long)s->streams, (long long)s->tiles, (long long)s->cycles_per_token,
               (long long)s->gen_cycles_per_token, (long long)s->first_token_cycles, (long long)s->busy,
               (long long)s->weight_stall, (long long)s->data_stall, (long long)s->load_cycles,
               (long long)s->preload_cycles, s->resident ? "true" : "false", (long long)s->macs, s->utilization,
-              s->tile_utilization, sa_kernel_name());
+              s->tile_utilization, (long long)saturations, sa_kernel_name());
     for (int i = 0; i < p->nproducts; i++) {
       const SaProduct *pr = &p->products[i];
       sb_puts(out, i ? ", {\"name\": " : "{\"name\": ");
@@ -222,6 +222,7 @@ void sa_cycle_report(const SaProgram *p, const SaCycleStats *s, int json, StrBuf
               (long long)s->data_stall, (long long)s->tiles, s->utilization, s->tile_utilization);
     sb_printf(out, "first token: %lld cycles; generation (each token after the last logits): %lld cycles per token\n",
               (long long)s->first_token_cycles, (long long)s->gen_cycles_per_token);
+    if (saturations >= 0) sb_printf(out, "saturations so far: %lld\n", (long long)saturations);
     if (c->resident > 0)
       sb_printf(out, s->resident ? "weights resident: %lld tiles fit %lld per cell, loaded once in %lld cycles\n"
                                  : "weights not resident: %lld tiles do not fit %lld per cell\n",

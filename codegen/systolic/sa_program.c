@@ -318,7 +318,13 @@ static int product_equal(const SaProduct *a, const SaProduct *b) {
 }
 
 int sa_program_equal(const SaProgram *a, const SaProgram *b) {
-  if (memcmp(&a->cfg, &b->cfg, sizeof a->cfg) || strcmp(a->model, b->model) || strcmp(a->pipeline, b->pipeline) ||
+  const SystolicConfig *ca = &a->cfg, *cb = &b->cfg;
+  if (ca->rows != cb->rows || ca->cols != cb->cols || ca->alpha != cb->alpha || ca->wbits != cb->wbits ||
+      ca->abits != cb->abits || ca->accbits != cb->accbits || ca->gates != cb->gates || ca->gate_n != cb->gate_n ||
+      ca->load != cb->load || ca->resident != cb->resident || ca->gate_latency != cb->gate_latency ||
+      ca->cell_sim != cb->cell_sim)
+    return 0;
+  if (strcmp(a->model, b->model) || strcmp(a->pipeline, b->pipeline) ||
       a->vocab != b->vocab || a->embed_dim != b->embed_dim || a->nlayers != b->nlayers || a->dec != b->dec ||
       a->nproducts != b->nproducts || a->ntiles != b->ntiles)
     return 0;

@@ -225,8 +225,8 @@ typedef struct SaCycleStats {
 int sa_schedule(const SaProgram *p, int64_t streams, int64_t ntokens, int gen, SaTileTime *times);
 /* Cycles per token, stalls and utilization, from the schedule. 0 or NOMEM. */
 int sa_cycle_stats(const SaProgram *p, int64_t streams, SaCycleStats *out);
-/* Per product and in total, as text or JSON (one object). */
-void sa_cycle_report(const SaProgram *p, const SaCycleStats *s, int json, StrBuf *out);
+/* Per product and in total, as text or JSON (one object); saturations < 0: not known. */
+void sa_cycle_report(const SaProgram *p, const SaCycleStats *s, int64_t saturations, int json, StrBuf *out);
 
 /* ---- the cell-by-cell simulation (sa_cellsim.c) --------------------------------------------------------- */
 

@@ -1,0 +1,206 @@
+/* The systolic target's part of the public API (include/lstmc.h, "systolic arrays"): the array's settings
+ * merged from the defaults, the spec's `systolic { … }` block and the caller's options; a session's cycle
+ * statistics and report; compiling the images; and the image runner. The work is codegen/systolic's. */
+#include <stdio.h>
+#include <string.h>
+
+#include "api/internal.h"
+#include "codegen/systolic/systolic.h"
+#include "lstmc.h"
+#include "support/alloc.h"
+#include "support/err.h"
+
+void lstmc_systolic_opts_init(lstmc_systolic_opts *o) {
+  memset(o, 0, sizeof *o);
+  o->resident = -1;
+  o->gate_latency = -1;
+}
+
+/* The message of a failed check without its "systolic: " prefix (the place says it already). */
+static const char *bare_message(void) {
+  const char *m = lstmc_errmsg();
+  return strncmp(m, "systolic: ", 10) ? m : m + 10;
+}
+
+/* Applies the spec's settings (those it gives) to c. The gate unit's kind and count become "lut:16". */
+static int apply_spec(const SpecSystolic *y, SystolicConfig *c, int only) {
+  /* `only` ≥ 0 applies that one setting (for checking it with its place), −1 all of them */
+#define WANT(k) (only < 0 || only == (k))
+  if (WANT(0) && y->rows >= 0) c->rows = (int)y->rows, c->cols = (int)y->cols;
+  if (WANT(1) && y->alpha >= 0) c->alpha = (int)y->alpha;
+  if (WANT(2) && y->wbits >= 0) c->wbits = (int)y->wbits;
+  if (WANT(3) && y->abits >= 0) c->abits = (int)y->abits;
+  if (WANT(4) && y->accbits >= 0) c->accbits = (int)y->accbits;
+  if (WANT(5) && y->gates) {
+    char text[48];
+    if (!strcmp(y->gates, "exact")) snprintf(text, sizeof text, "exact");
+    else snprintf(text, sizeof text, "%s:%lld", y->gates, (long long)y->gate_n);
+    int st = sa_gates_parse(text, &c->gates, &c->gate_n);
+    if (st) return st;
+  }
+  if (WANT(6) && y->load) {
+    int st = sa_load_parse(y->load, &c->load);
+    if (st) return st;
+  }
+  if (WANT(7) && y->resident >= 0) c->resident = y->resident;
+  if (WANT(8) && y->gate_latency >= 0) c->gate_latency = y->gate_latency;
+#undef WANT
+  return 0;
+}
+
+int api_systolic_check_spec(const Spec *sp, Diag *d) {
+  const SpecSystolic *y = &sp->systolic;
+  if (!y->present) return 0;
+  const SrcLoc locs[9] = {y->array_loc, y->alpha_loc, y->wbits_loc, y->abits_loc, y->accbits_loc, y->gates_loc,
+                          y->load_loc, y->resident_loc, y->gate_latency_loc};
+  int errors = 0;
+  for (int k = 0; k < 9; k++) {
+    if (!locs[k].file) continue; /* not given */
+    SystolicConfig c;
+    sa_config_default(&c);
+    int st = apply_spec(y, &c, k);
+    if (!st) st = sa_config_check(&c);
+    if (st) {
+      diag_error(d, locs[k], "%s", bare_message());
+      errors++;
+    }
+  }
+  return errors ? diag_status(d) : 0;
+}
+
+int api_systolic_config(const lstmc_model *m, const lstmc_systolic_opts *o, SystolicConfig *c) {
+  sa_config_default(c);
+  int st = apply_spec(&m->spec->systolic, c, -1);
+  if (st) return st;
+  if (o) {
+    if (o->rows > 0) c->rows = o->rows;
+    if (o->cols > 0) c->cols = o->cols;
+    if (o->alpha > 0) c->alpha = o->alpha;
+    if (o->wbits > 0) c->wbits = o->wbits;
+    if (o->abits > 0) c->abits = o->abits;
+    if (o->accbits > 0) c->accbits = o->accbits;
+    if (o->gates && (st = sa_gates_parse(o->gates, &c->gates, &c->gate_n))) return st;
+    if (o->load && (st = sa_load_parse(o->load, &c->load))) return st;
+    if (o->resident >= 0) c->resident = o->resident;
+    if (o->gate_latency >= 0) c->gate_latency = o->gate_latency;
+    if (o->rows < 0 || o->cols < 0 || o->alpha < 0 || o->wbits < 0 || o->abits < 0 || o->accbits < 0)
+      return lx_fail(LSTMC_ERR_USAGE, "systolic: negative array settings");
+    c->cell_sim = o->cell_sim != 0;
+  }
+  return sa_config_check(c);
+}
+
+/* ---- sessions ------------------------------------------------------------------------------------------ */
+
+int lstmc_session_systolic_stats(const lstmc_session *s, lstmc_systolic_stats *out) {
+  memset(out, 0, sizeof *out);
+  SaCycleStats cs;
+  int64_t sat = 0;
+  int st = sa_exec_stats(s->e, &cs, &sat);
+  if (st) return st;
+  const SaProgram *p = sa_exec_program(s->e);
+  out->rows = p->cfg.rows;
+  out->cols = p->cfg.cols;
+  out->alpha = p->cfg.alpha;
+  out->streams = cs.streams;
+  out->tiles = cs.tiles;
+  out->cycles_per_token = cs.cycles_per_token;
+  out->gen_cycles_per_token = cs.gen_cycles_per_token;
+  out->first_token_cycles = cs.first_token_cycles;
+  out->busy_cycles = cs.busy;
+  out->weight_stall_cycles = cs.weight_stall;
+  out->data_stall_cycles = cs.data_stall;
+  out->load_cycles = cs.load_cycles;
+  out->preload_cycles = cs.preload_cycles;
+  out->resident = cs.resident;
+  out->macs = cs.macs;
+  out->utilization = cs.utilization;
+  out->tile_utilization = cs.tile_utilization;
+  for (int i = 0; i < p->nproducts; i++) out->may_saturate |= p->products[i].may_saturate;
+  out->saturations = sat;
+  return 0;
+}
+
+int lstmc_session_systolic_report(const lstmc_session *s, int json, char **text) {
+  *text = NULL;
+  SaCycleStats cs;
+  int64_t sat = 0;
+  int st = sa_exec_stats(s->e, &cs, &sat);
+  if (st) return st;
+  StrBuf sb;
+  sb_init(&sb);
+  sa_cycle_report(sa_exec_program(s->e), &cs, sat, json, &sb);
+  if (!(*text = sb_take(&sb))) st = lx_nomem("writing the systolic report");
+  sb_free(&sb);
+  return st;
+}
+
+/* ---- images -------------------------------------------------------------------------------------------- */
+
+int api_systolic_compile(const lstmc_model *m, const lstmc_compile_opts *o) {
+  if (o->header) return lx_fail(LSTMC_ERR_USAGE, "compile: --header is for cpu and cuda; the systolic images describe themselves (manifest.json)");
+  if (o->emit && strcmp(o->emit, "images"))
+    return lx_fail(LSTMC_ERR_USAGE, "compile: the systolic target emits images (a folder), not '%s'", o->emit);
+  if (!graph_has_weights(m->g)) return lx_fail(LSTMC_ERR_USAGE, "the model has no weights loaded");
+  SystolicConfig c;
+  int st = api_systolic_config(m, o->systolic, &c);
+  if (st) return st;
+  c.cell_sim = 0; /* a way of simulating, not part of the chip */
+  SaProgram *p = NULL, *back = NULL;
+  if ((st = sa_program_build(m->g, &c, &p))) return st;
+  if (!(st = sa_image_write(p, o->output)) && !(st = sa_image_read_dir(o->output, &back)) && !sa_program_equal(p, back))
+    LX_BUG("the systolic images read back differ from the program written");
+  if (!st && o->verbose) {
+    SaCycleStats cs;
+    if (!(st = sa_cycle_stats(p, 1, &cs))) {
+      StrBuf d;
+      sb_init(&d);
+      sa_config_describe(&p->cfg, &d);
+      fprintf(stderr, "lstmc: %s: %lld tiles for the array %s; %lld cycles per token; read back and checked\n",
+              o->output, (long long)p->ntiles, sb_cstr(&d), (long long)cs.cycles_per_token);
+      sb_free(&d);
+    }
+  }
+  sa_program_free(back);
+  sa_program_free(p);
+  return st;
+}
+
+struct lstmc_systolic_image {
+  Executor *e;
+  int64_t vocab;
+};
+
+int lstmc_systolic_image_open(const char *dir, lstmc_systolic_image **out) {
+  *out = NULL;
+  SaProgram *p;
+  int st = sa_image_read_dir(dir, &p);
+  if (st) return st;
+  lstmc_systolic_image *img = lx_calloc(1, sizeof *img);
+  if (!img) {
+    sa_program_free(p);
+    return lx_nomem("opening the systolic images");
+  }
+  img->vocab = p->vocab;
+  if ((st = sa_exec_create_program(p, 1, &img->e))) {
+    lx_free(img);
+    return st;
+  }
+  img->e->vt->reset(img->e);
+  *out = img;
+  return 0;
+}
+
+void lstmc_systolic_image_free(lstmc_systolic_image *img) {
+  if (!img) return;
+  exec_destroy(img->e);
+  lx_free(img);
+}
+
+int64_t lstmc_systolic_image_vocab_size(const lstmc_systolic_image *img) { return img->vocab; }
+
+void lstmc_systolic_image_reset(lstmc_systolic_image *img) { img->e->vt->reset(img->e); }
+
+int lstmc_systolic_image_step(lstmc_systolic_image *img, int32_t token, float *logits) {
+  return img->e->vt->step(img->e, &token, logits);
+}
