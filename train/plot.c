@@ -296,7 +296,15 @@ static void draw(Canvas *cv, const PlotChart *c) {
     fmt_tick(y, ystep, buf, sizeof buf);
     cv_text(cv, L - 8, PY(y) - CHAR_H / 2.0 + 2, buf, C_TEXT, 2);
   }
-  if (c->logx) {
+  if (c->logx && xhi - xlo < 1) {
+    /* less than a decade: "nice" values, placed on the logarithmic axis */
+    double vlo = pow(10, xlo), vhi = pow(10, xhi), step = nice_step(vlo, vhi, 6);
+    for (double v = ceil(vlo / step) * step; v <= vhi; v += step) {
+      cv_line(cv, PX(log10(v)), T, PX(log10(v)), T + ph, C_GRID, 1, 0);
+      snprintf(buf, sizeof buf, "%g", v);
+      cv_text(cv, PX(log10(v)), T + ph + 8, buf, C_TEXT, 1);
+    }
+  } else if (c->logx) {
     /* ticks at 1, 2 and 5 times the powers of ten, the 2 and 5 dropped when they would crowd */
     int dense = xhi - xlo < 3;
     for (double e = floor(xlo); e <= ceil(xhi); e++)
@@ -319,8 +327,9 @@ static void draw(Canvas *cv, const PlotChart *c) {
   cv_line(cv, L, T + ph, L + pw, T + ph, C_AXIS, 1.5, 0);
   cv_line(cv, L, T, L, T + ph, C_AXIS, 1.5, 0);
   cv_text(cv, L + pw / 2, cv->h - 24, c->xlabel ? c->xlabel : "", C_TEXT, 1);
-  cv_text(cv, 8, 14, c->ylabel ? c->ylabel : "", C_TEXT, 0);
-  cv_text(cv, L + pw / 2, 14, c->title ? c->title : "", C_TEXT, 1);
+  /* the title on top, the y axis's label below it at the left: a long title does not run into it */
+  cv_text(cv, 8, T - 20, c->ylabel ? c->ylabel : "", C_TEXT, 0);
+  cv_text(cv, L + pw / 2, 4, c->title ? c->title : "", C_TEXT, 1);
   size_t longest = 5;
   for (int k = 0; k < c->nseries; k++) {
     const PlotSeries *s = &c->series[k];
@@ -333,7 +342,11 @@ static void draw(Canvas *cv, const PlotChart *c) {
       if (s->lines && prev >= 0)
         cv_line(cv, PX(c->logx ? log10(s->x[prev]) : s->x[prev]), PY(s->y[prev]), x, y, col, 2.2, 0);
       cv_rect(cv, x - 3, y - 3, 6, 6, col);
-      if (s->labels && s->labels[i]) cv_text(cv, x + 6, y - CHAR_H - 2, s->labels[i], col, 0);
+      if (s->labels && s->labels[i]) {
+        /* beside the point, on its left when it would leave the plot */
+        int left = x + 6 + (double)strlen(s->labels[i]) * CHAR_W > L + pw;
+        cv_text(cv, left ? x - 6 : x + 6, y - CHAR_H - 2, s->labels[i], col, left ? 2 : 0);
+      }
       prev = i;
     }
   }

@@ -38,7 +38,8 @@ void sa_quantize(const float *x, int64_t n, int abits, int16_t *q, float *s_x) {
   for (int64_t c = 0; c < n; c++) {
     float v = nearbyintf(x[c] * inv);
     if (v > Q) v = Q;
-    else if (!(v >= -Q)) v = -Q; /* also a NaN input: never an undefined conversion */
+    else if (v < -Q) v = -Q;
+    else if (v != v) v = 0; /* 0 · inf: a zero input when amax is so small that inv overflowed (ir/qdot.h) */
     q[c] = (int16_t)v;
   }
 }

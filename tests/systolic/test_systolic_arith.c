@@ -31,7 +31,7 @@ static void oracle_quantize(const float *x, int64_t n, int abits, int32_t *q, fl
   *s_x = amax / Q;
   for (int64_t c = 0; c < n; c++) {
     float v = nearbyintf(x[c] * inv);
-    q[c] = v > Q ? (int32_t)Q : v < -Q ? -(int32_t)Q : (int32_t)v;
+    q[c] = v > Q ? (int32_t)Q : v < -Q ? -(int32_t)Q : v != v ? 0 : (int32_t)v; /* NaN: 0 · inf, a zero input */
   }
 }
 
@@ -174,6 +174,7 @@ static void test_quantize(void) {
       for (int i = 0; i < n; i++) x[i] = (float)((rng_uniform(&rng) - 0.5) * pow(10, (double)rng_below(&rng, 5) - 2));
       if (rep == 0) memset(x, 0, sizeof x);                       /* amax 0 */
       if (rep == 1) for (int i = 0; i < n; i++) x[i] = (float)(i % 7) * 0.5f - 1.5f; /* halves: round to even */
+      if (rep == 2) for (int i = 0; i < n; i++) x[i] = i % 3 ? 0.0f : 1e-40f; /* amax subnormal: inv is inf */
       float s1, s2;
       sa_quantize(x, n, abits, q, &s1);
       oracle_quantize(x, n, abits, want, &s2);
