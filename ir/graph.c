@@ -91,7 +91,6 @@ int graph_add_slot(Graph *g, const char *name, int ndim, int64_t rows, int64_t c
   s->ndim = ndim;
   s->rows = rows;
   s->cols = ndim == 1 ? 1 : cols;
-  s->trainable = 1;
   return g->nslots++;
 }
 
@@ -166,7 +165,6 @@ Graph *graph_clone(const Graph *g) {
   for (int i = 0; i < g->nslots; i++) {
     const WeightSlot *s = &g->slots[i];
     if (graph_add_slot(c, s->name, s->ndim, s->rows, s->cols) < 0) goto fail;
-    c->slots[i].trainable = s->trainable;
     if (s->t && !(c->slots[i].t = tensor_clone(s->t))) goto fail;
   }
   return c;

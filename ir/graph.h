@@ -50,7 +50,6 @@ typedef struct WeightSlot {
   int ndim;
   int64_t rows, cols; /* expected shape; rows < 0 while the vocabulary size is unknown */
   Tensor *t;          /* NULL until weights are loaded */
-  int trainable;      /* 0 for slots a pass froze (none yet) */
 } WeightSlot;
 
 typedef struct Graph {

@@ -34,30 +34,54 @@
 #define LX_SEL_EMPTY 255u
 #define LX_MAX_ALPHA 64
 
-enum lx_enc {
-  LX_ENC_F32 = 0,
-  LX_ENC_BF16 = 1,
-  LX_ENC_Q8 = 2,
-  LX_ENC_Q4 = 3,
-  LX_ENC_TERNARY = 4,
-  LX_ENC_BINARY = 5,
-  LX_ENC_COUNT = 6
-};
+/* The weight encodings, one row each: the one place where an encoding's facts are stated. Everything else
+ * (the enum below, enc_name and the format names in ir/tensor.c, the dtypes the weights files store codes
+ * in, the CUDA generator's constant names) is generated from it with an X macro:
+ *
+ *   X(ID, name, bits, scaled, max_level, codes_dtype, dense, masked, packed)
+ *
+ *   ID           the enum constant LX_ENC_<ID>; rows are in enum order (the values are never stored:
+ *                files name formats)
+ *   name         the encoding's name (enc_name)
+ *   bits         bits per value slot
+ *   scaled       1: one float scale per row, w = level · scale[r]
+ *   max_level    the levels are integers in [-max_level, max_level] (binary: ±1 only); 0: the codes are
+ *                the float values themselves
+ *   codes_dtype  the safetensors dtype the codes are stored as (ST_<codes_dtype> in runtime/safetensors.h):
+ *                an encoding of 8 bits or more as its values, a narrower one as the bytes of each row (U8)
+ *   dense, masked, packed   the format names of the encoding in each layout ("dense_f32", "masked_q8", …)
+ *
+ * Adding an encoding: docs/architecture.md, "Adding a weight encoding". */
+#define LX_ENCODINGS(X)                                                                   \
+  X(F32, "f32", 32, 0, 0, F32, "dense_f32", "masked", "cc_packed")                        \
+  X(BF16, "bf16", 16, 0, 0, BF16, "dense_bf16", "masked_bf16", "cc_bf16")                 \
+  X(Q8, "q8", 8, 1, 127, I8, "q8", "masked_q8", "cc_q8")                                  \
+  X(Q4, "q4", 4, 1, 7, U8, "q4", "masked_q4", "cc_q4")                                    \
+  X(TERNARY, "ternary", 2, 1, 1, U8, "ternary", "masked_ternary", "cc_ternary")           \
+  X(BINARY, "binary", 1, 1, 1, U8, "binary", "masked_binary", "cc_binary")
+
+#define LX_ENC_ENUM_(id, ...) LX_ENC_##id,
+enum lx_enc { LX_ENCODINGS(LX_ENC_ENUM_) LX_ENC_COUNT };
+#undef LX_ENC_ENUM_
 
 enum lx_layout { LX_LAYOUT_DENSE = 0, LX_LAYOUT_MASKED = 1, LX_LAYOUT_PACKED = 2, LX_LAYOUT_COUNT = 3 };
 
+/* The table's numeric columns as functions (a switch, so that device code folds them when enc is constant). */
+#define LX_ENC_BITS_(id, name, bits, ...) case LX_ENC_##id: return bits;
+#define LX_ENC_SCALED_(id, name, bits, scaled, ...) case LX_ENC_##id: return scaled;
+#define LX_ENC_MAX_LEVEL_(id, name, bits, scaled, max_level, ...) case LX_ENC_##id: return max_level;
 LX_FN int lx_enc_bits(int enc) {
-  switch (enc) {
-  case LX_ENC_F32: return 32;
-  case LX_ENC_BF16: return 16;
-  case LX_ENC_Q8: return 8;
-  case LX_ENC_Q4: return 4;
-  case LX_ENC_TERNARY: return 2;
-  default: return 1;
-  }
+  switch (enc) { LX_ENCODINGS(LX_ENC_BITS_) default: return 0; }
 }
-
-LX_FN int lx_enc_has_scale(int enc) { return enc >= LX_ENC_Q8; }
+LX_FN int lx_enc_has_scale(int enc) {
+  switch (enc) { LX_ENCODINGS(LX_ENC_SCALED_) default: return 0; }
+}
+LX_FN int lx_enc_max_level(int enc) {
+  switch (enc) { LX_ENCODINGS(LX_ENC_MAX_LEVEL_) default: return 0; }
+}
+#undef LX_ENC_BITS_
+#undef LX_ENC_SCALED_
+#undef LX_ENC_MAX_LEVEL_
 
 /* Bytes one row of n slots occupies. */
 LX_FN unsigned long lx_row_bytes(int enc, unsigned long n) {

@@ -7,30 +7,36 @@
 #include "support/alloc.h"
 #include "support/err.h"
 
-static const char *const enc_names[LX_ENC_COUNT] = {"f32", "bf16", "q8", "q4", "ternary", "binary"};
-static const char *const dense_names[LX_ENC_COUNT] = {"dense_f32", "dense_bf16", "q8", "q4", "ternary", "binary"};
-static const char *const masked_names[LX_ENC_COUNT] = {"masked",    "masked_bf16",     "masked_q8",
-                                                       "masked_q4", "masked_ternary", "masked_binary"};
-static const char *const packed_names[LX_ENC_COUNT] = {"cc_packed", "cc_bf16",    "cc_q8",
-                                                       "cc_q4",     "cc_ternary", "cc_binary"};
+/* Names from the table of encodings (ir/layout.h). */
+static const struct {
+  const char *name;
+  const char *format[LX_LAYOUT_COUNT]; /* by layout */
+} enc_names[LX_ENC_COUNT] = {
+#define ENC_NAMES(id, name, bits, scaled, max_level, codes_dtype, dense, masked, packed) \
+  [LX_ENC_##id] = {name, {[LX_LAYOUT_DENSE] = dense, [LX_LAYOUT_MASKED] = masked, [LX_LAYOUT_PACKED] = packed}},
+    LX_ENCODINGS(ENC_NAMES)
+#undef ENC_NAMES
+};
 
-const char *enc_name(int enc) { return enc >= 0 && enc < LX_ENC_COUNT ? enc_names[enc] : "?"; }
+/* What the table's columns must agree on: integer levels come with a row scale, and the codes fill whole
+ * bytes or divide one (rows of sub-byte codes are stored as bytes). */
+#define ENC_CHECK(id, name, bits, scaled, max_level, ...)                                                      \
+  _Static_assert((scaled) == ((max_level) > 0), "encoding " name ": a row scale goes with integer levels"); \
+  _Static_assert((bits) % 8 == 0 || 8 % (bits) == 0, "encoding " name ": bits must divide or fill bytes");
+LX_ENCODINGS(ENC_CHECK)
+#undef ENC_CHECK
+
+const char *enc_name(int enc) { return enc >= 0 && enc < LX_ENC_COUNT ? enc_names[enc].name : "?"; }
 
 const char *format_name(int layout, int enc) {
-  if (enc < 0 || enc >= LX_ENC_COUNT) return "?";
-  switch (layout) {
-  case LX_LAYOUT_DENSE: return dense_names[enc];
-  case LX_LAYOUT_MASKED: return masked_names[enc];
-  case LX_LAYOUT_PACKED: return packed_names[enc];
-  default: return "?";
-  }
+  if (enc < 0 || enc >= LX_ENC_COUNT || layout < 0 || layout >= LX_LAYOUT_COUNT) return "?";
+  return enc_names[enc].format[layout];
 }
 
 int format_parse(const char *name, int *layout, int *enc) {
-  const char *const *tables[3] = {dense_names, masked_names, packed_names};
-  for (int l = 0; l < 3; l++)
+  for (int l = 0; l < LX_LAYOUT_COUNT; l++)
     for (int e = 0; e < LX_ENC_COUNT; e++)
-      if (!strcmp(name, tables[l][e])) {
+      if (!strcmp(name, enc_names[e].format[l])) {
         *layout = l;
         *enc = e;
         return 0;
@@ -162,14 +168,6 @@ int tensor_copy_groups(Tensor *t, const Tensor *src) {
   t->alpha = src->alpha;
   t->gamma = src->gamma;
   t->block = src->block;
-  return 0;
-}
-
-int tensor_rename(Tensor *t, const char *name) {
-  char *n = lx_strdup(name);
-  if (!n) return lx_nomem("renaming a tensor");
-  lx_free(t->name);
-  t->name = n;
   return 0;
 }
 
@@ -333,7 +331,7 @@ int tensor_find_nonfinite(const Tensor *t, int64_t *r, int64_t *c) {
         *c = 0;
         return 1;
       }
-  if (t->enc != LX_ENC_F32 && t->enc != LX_ENC_BF16) return 0;
+  if (lx_enc_max_level(t->enc) > 0) return 0; /* integer levels are finite */
   for (int64_t i = 0; i < t->rows; i++) {
     const unsigned char *row = t->codes + (size_t)i * t->stride;
     for (int64_t s = 0; s < t->nslots; s++)

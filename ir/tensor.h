@@ -35,8 +35,9 @@ typedef struct Tensor {
   double gamma;
 } Tensor;
 
-/* Format names: "dense_f32", "dense_bf16", "q8", "q4", "ternary", "binary" (dense layout);
- * "masked", "masked_bf16", "masked_q8", ... (masked); "cc_packed", "cc_bf16", "cc_q8", ... (packed). */
+/* Format names, from the table of encodings (LX_ENCODINGS, ir/layout.h): "dense_f32", "dense_bf16", "q8",
+ * "q4", "ternary", "binary" (dense layout); "masked", "masked_bf16", "masked_q8", ... (masked); "cc_packed",
+ * "cc_bf16", "cc_q8", ... (packed). */
 const char *format_name(int layout, int enc);
 /* Parses a format name; returns 0 and sets layout/enc, or -1. */
 int format_parse(const char *name, int *layout, int *enc);
@@ -50,7 +51,6 @@ Tensor *tensor_new(const char *name, int ndim, int64_t rows, int64_t cols, int l
                    int64_t ngroup_cols);
 void tensor_free(Tensor *t);
 Tensor *tensor_clone(const Tensor *t);
-int tensor_rename(Tensor *t, const char *name);
 
 static inline float *tensor_f32(const Tensor *t) { return (float *)(void *)t->codes; }
 static inline int tensor_is_dense_f32(const Tensor *t) { return t->layout == LX_LAYOUT_DENSE && t->enc == LX_ENC_F32; }

@@ -107,7 +107,7 @@ int pass_prune(Graph *g, const PassArgs *a, PassStats *st) {
   int rc = pass_select(g, a, PO_prune_only, PO_prune_skip, PASS_SET_MATRICES, sel);
   for (int i = 0; i < g->nslots && !rc; i++) {
     const Tensor *t = g->slots[i].t;
-    if (sel[i] && (t->layout == LX_LAYOUT_PACKED || (t->enc != LX_ENC_F32 && t->enc != LX_ENC_BF16)))
+    if (sel[i] && (t->layout == LX_LAYOUT_PACKED || lx_enc_has_scale(t->enc)))
       rc = pass_bad_format("prune", t, "dense or masked f32/bf16 weights (prune before conflict-prune and quantize)");
   }
   if (!rc) rc = pass_edits_init(&e, g);

@@ -46,7 +46,7 @@ static float quantize_row(const float *v, int64_t n, int enc, int stochastic, Rn
   memset(level, 0, (size_t)n * sizeof *level);
   if (m == 0) return 0.0f;
   if (enc == LX_ENC_Q8 || enc == LX_ENC_Q4) {
-    double Q = enc == LX_ENC_Q8 ? 127 : 7;
+    double Q = lx_enc_max_level(enc);
     /* s·Q ≥ m, so that |w / s| ≤ Q: no clamping, which would bias stochastic rounding */
     float s = (float)(m / Q);
     if ((double)s * Q < m) s = nextafterf(s, INFINITY);
@@ -156,7 +156,7 @@ int pass_quantize(Graph *g, const PassArgs *a, PassStats *st) {
   int rc = pass_select(g, a, PO_quantize_only, PO_quantize_skip, PASS_SET_MATRICES, sel);
   for (int i = 0; i < g->nslots && !rc; i++) {
     const Tensor *t = g->slots[i].t;
-    if (sel[i] && t->enc != LX_ENC_F32 && t->enc != LX_ENC_BF16)
+    if (sel[i] && lx_enc_has_scale(t->enc)) /* already quantized */
       rc = pass_bad_format("quantize", t, "f32 or bf16 weights (dense, masked or packed)");
   }
   if (!rc) rc = pass_edits_init(&e, g);

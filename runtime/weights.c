@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "ir/vocab.h"
+#include "runtime/format_meta.h"
 #include "runtime/safetensors.h"
 #include "support/alloc.h"
 #include "support/err.h"
@@ -34,6 +35,60 @@ static int slot_aliases(const char *name, char out[4][128]) {
   return n;
 }
 
+/* ---- component tensors ------------------------------------------------------------------------- */
+
+/* One safetensors tensor that holds a part of a weight tensor in a non-dense format. */
+typedef struct Component {
+  char name[160];
+  int dtype, ndim;
+  int64_t d0, d1;
+  void *data; /* the weight tensor's buffer */
+  size_t nbytes;
+} Component;
+
+/* The dtype the codes of an encoding are stored as (the table in ir/layout.h). */
+static int codes_dtype(int enc) {
+  static const int dtype[LX_ENC_COUNT] = {
+#define CODES_DTYPE(id, name, bits, scaled, max_level, codes_dtype, ...) [LX_ENC_##id] = ST_##codes_dtype,
+      LX_ENCODINGS(CODES_DTYPE)
+#undef CODES_DTYPE
+  };
+  return dtype[enc];
+}
+
+static void component(Component *c, const char *wname, const char *suffix, int dtype, int ndim, int64_t d0, int64_t d1,
+                      void *data, size_t nbytes) {
+  snprintf(c->name, sizeof c->name, suffix ? "%s.%s" : "%s", wname, suffix);
+  c->dtype = dtype;
+  c->ndim = ndim;
+  c->d0 = d0;
+  c->d1 = d1;
+  c->data = data;
+  c->nbytes = nbytes;
+}
+
+/* The components t (a tensor named wname in the file) is stored as, codes first. The codes of an encoding
+ * of 8 bits or more are stored as its values, [rows, slots], under wname itself when that is the matrix's
+ * shape (not packed); narrower codes as the bytes of each row, [rows, stride], under "wname.codes". Then,
+ * when t has them: "wname.scale" F32 [rows], ".mask" U8 [rows, mask_stride], ".group_offsets" I32
+ * [groups + 1], ".group_cols" I32 [group_cols], ".select" U8 [rows, groups]. Returns the count. */
+static int tensor_components(const Tensor *t, const char *wname, Component c[6]) {
+  int n = 0, whole_bytes = lx_enc_bits(t->enc) >= 8;
+  component(&c[n++], wname, whole_bytes && t->layout != LX_LAYOUT_PACKED ? NULL : "codes", codes_dtype(t->enc), 2, t->rows,
+            whole_bytes ? t->nslots : (int64_t)t->stride, t->codes, (size_t)t->rows * t->stride);
+  if (t->scale) component(&c[n++], wname, "scale", ST_F32, 1, t->rows, 0, t->scale, (size_t)t->rows * sizeof(float));
+  if (t->mask)
+    component(&c[n++], wname, "mask", ST_U8, 2, t->rows, (int64_t)t->mask_stride, t->mask, (size_t)t->rows * t->mask_stride);
+  if (tensor_has_groups(t)) {
+    int64_t G = t->ngroups, K = t->group_off[G];
+    component(&c[n++], wname, "group_offsets", ST_I32, 1, G + 1, 0, t->group_off, (size_t)(G + 1) * sizeof(int32_t));
+    component(&c[n++], wname, "group_cols", ST_I32, 1, K, 0, t->group_cols, (size_t)K * sizeof(int32_t));
+  }
+  if (t->layout == LX_LAYOUT_PACKED)
+    component(&c[n++], wname, "select", ST_U8, 2, t->rows, t->ngroups, t->sel, (size_t)t->rows * (size_t)t->ngroups);
+  return n;
+}
+
 /* ---- reading ------------------------------------------------------------------------------------- */
 
 typedef struct Loader {
@@ -56,26 +111,18 @@ static void shape_text(const StTensor *t, char *buf, size_t n) {
 }
 
 /* Checks a component tensor's dtype and 1-D/2-D shape. */
-static int expect(Loader *L, const StTensor *t, const char *name, int dtype, int ndim, int64_t d0, int64_t d1) {
+static int expect(Loader *L, const StTensor *t, const Component *c) {
   char got[96];
   shape_text(t, got, sizeof got);
-  if (t->dtype != dtype)
-    return lx_fail(LSTMC_ERR_FORMAT, "%s: tensor '%s' has dtype %s, expected %s", L->path, name, st_dtype_name(t->dtype),
-                   st_dtype_name(dtype));
-  if (t->ndim != ndim || t->shape[0] != d0 || (ndim == 2 && t->shape[1] != d1)) {
-    if (ndim == 1)
-      return lx_fail(LSTMC_ERR_SHAPE, "%s: tensor '%s' has shape %s, expected [%lld]", L->path, name, got, (long long)d0);
-    return lx_fail(LSTMC_ERR_SHAPE, "%s: tensor '%s' has shape %s, expected [%lld, %lld]", L->path, name, got,
-                   (long long)d0, (long long)d1);
+  if (t->dtype != c->dtype)
+    return lx_fail(LSTMC_ERR_FORMAT, "%s: tensor '%s' has dtype %s, expected %s", L->path, c->name, st_dtype_name(t->dtype),
+                   st_dtype_name(c->dtype));
+  if (t->ndim != c->ndim || t->shape[0] != c->d0 || (c->ndim == 2 && t->shape[1] != c->d1)) {
+    if (c->ndim == 1)
+      return lx_fail(LSTMC_ERR_SHAPE, "%s: tensor '%s' has shape %s, expected [%lld]", L->path, c->name, got, (long long)c->d0);
+    return lx_fail(LSTMC_ERR_SHAPE, "%s: tensor '%s' has shape %s, expected [%lld, %lld]", L->path, c->name, got,
+                   (long long)c->d0, (long long)c->d1);
   }
-  return 0;
-}
-
-static int component(Loader *L, const char *base, const char *suffix, const StTensor **out) {
-  char name[160];
-  snprintf(name, sizeof name, "%s.%s", base, suffix);
-  *out = find_used(L, name);
-  if (!*out) return lx_fail(LSTMC_ERR_FORMAT, "%s: tensor '%s' is missing (its format needs '%s')", L->path, name, name);
   return 0;
 }
 
@@ -143,99 +190,34 @@ static int load_plain(Loader *L, const WeightSlot *s, const char *fname, const S
   return 0;
 }
 
-static int json_int_field(Loader *L, const Json *o, const char *tname, const char *key, int64_t lo, int64_t hi, int64_t *out) {
-  const Json *v = json_get(o, key);
-  if (!v) return 1;
-  if (json_as_i64(v, out) || *out < lo || *out > hi)
-    return lx_fail(LSTMC_ERR_FORMAT, "%s: lstmc.formats: '%s'.%s must be an integer in [%lld, %lld]", L->path, tname, key,
-                   (long long)lo, (long long)hi);
-  return 0;
-}
-
-/* A tensor described in lstmc.formats: {"format": "cc_q8", "groups": G, "group_cols": K, ...}. */
+/* A tensor described in lstmc.formats: its format from the entry (runtime/format_meta.h), its data from its
+ * component tensors. */
 static int load_formatted(Loader *L, const WeightSlot *s, const char *fname, const Json *desc, Tensor **out) {
-  const Json *fj = json_get(desc, "format");
-  int layout, enc;
-  if (!fj || fj->type != JSON_STRING || format_parse(fj->text, &layout, &enc))
-    return lx_fail(LSTMC_ERR_FORMAT, "%s: lstmc.formats: '%s' has no valid \"format\"", L->path, fname);
-  if (s->ndim != 2)
-    return lx_fail(LSTMC_ERR_FORMAT, "%s: '%s' is a bias and must be dense, not %s", L->path, fname, fj->text);
-  int64_t G = 0, K = 0, alpha = 0, block = 0;
-  /* packed tensors always have groups; dense and masked ones may ("grouped, not yet packed") */
-  int grouped = layout == LX_LAYOUT_PACKED || json_get(desc, "groups");
-  if (grouped) {
-    int st;
-    if ((st = json_int_field(L, desc, fname, "groups", 0, s->cols, &G)) ||
-        (st = json_int_field(L, desc, fname, "group_cols", 0, s->cols, &K))) {
-      if (st == 1) return lx_fail(LSTMC_ERR_FORMAT, "%s: lstmc.formats: '%s' needs \"groups\" and \"group_cols\"", L->path, fname);
-      return st;
-    }
-    if (json_int_field(L, desc, fname, "alpha", 0, LX_MAX_ALPHA, &alpha) > 1) return LSTMC_ERR_FORMAT;
-    if (json_int_field(L, desc, fname, "block", 0, 1 << 30, &block) > 1) return LSTMC_ERR_FORMAT;
-  }
-  Tensor *t = tensor_new(s->name, 2, s->rows, s->cols, layout, enc, G, K);
-  if (!t) return LSTMC_ERR_NOMEM;
-  if (grouped && layout != LX_LAYOUT_PACKED && tensor_alloc_groups(t, G, K)) {
-    tensor_free(t);
-    return LSTMC_ERR_NOMEM;
-  }
-  t->alpha = (int)alpha;
-  t->block = (int)block;
-  const Json *gj = json_get(desc, "gamma");
-  if (gj && gj->type == JSON_NUMBER) t->gamma = gj->number;
-  int st = 0;
-  const StTensor *c;
-  /* codes: under the plain name when they have the matrix's own shape and a byte-aligned dtype */
-  int plain = layout != LX_LAYOUT_PACKED && (enc == LX_ENC_F32 || enc == LX_ENC_BF16 || enc == LX_ENC_Q8);
-  char cname[160];
-  snprintf(cname, sizeof cname, plain ? "%s" : "%s.codes", fname);
-  c = find_used(L, cname);
-  if (!c) {
-    st = lx_fail(LSTMC_ERR_FORMAT, "%s: tensor '%s' is missing (format %s)", L->path, cname, fj->text);
-    goto fail;
-  }
-  if (plain) {
-    int dt = enc == LX_ENC_F32 ? ST_F32 : enc == LX_ENC_BF16 ? ST_BF16 : ST_I8;
-    if ((st = expect(L, c, cname, dt, 2, s->rows, t->nslots))) goto fail;
-  } else {
-    int dt = enc == LX_ENC_F32 ? ST_F32 : enc == LX_ENC_BF16 ? ST_BF16 : enc == LX_ENC_Q8 ? ST_I8 : ST_U8;
-    int64_t d1 = dt == ST_U8 ? (int64_t)t->stride : t->nslots;
-    if ((st = expect(L, c, cname, dt, 2, s->rows, d1))) goto fail;
-  }
-  memcpy(t->codes, c->data, (size_t)t->rows * t->stride);
-  if (t->scale) {
-    if ((st = component(L, fname, "scale", &c)) || (st = expect(L, c, c->name, ST_F32, 1, s->rows, 1))) goto fail;
-    memcpy(t->scale, c->data, (size_t)s->rows * sizeof(float));
-  }
-  if (t->mask) {
-    if ((st = component(L, fname, "mask", &c)) || (st = expect(L, c, c->name, ST_U8, 2, s->rows, (int64_t)t->mask_stride)))
-      goto fail;
-    memcpy(t->mask, c->data, (size_t)s->rows * t->mask_stride);
-  }
-  if (grouped) {
-    if ((st = component(L, fname, "group_offsets", &c)) || (st = expect(L, c, c->name, ST_I32, 1, G + 1, 1))) goto fail;
-    memcpy(t->group_off, c->data, (size_t)(G + 1) * sizeof(int32_t));
-    if (t->group_off[G] != K) {
+  Tensor *t;
+  int st = format_meta_read(desc, L->path, fname, s, 0, &t);
+  if (st) return st;
+  int64_t G = t->ngroups, K = tensor_has_groups(t) ? t->group_off[G] : 0; /* what the entry declared */
+  Component c[6];
+  int n = tensor_components(t, fname, c);
+  for (int i = 0; i < n && !st; i++) {
+    const StTensor *ct = find_used(L, c[i].name);
+    if (!ct && i == 0)
+      st = lx_fail(LSTMC_ERR_FORMAT, "%s: tensor '%s' is missing (format %s)", L->path, c[i].name, format_name(t->layout, t->enc));
+    else if (!ct)
+      st = lx_fail(LSTMC_ERR_FORMAT, "%s: tensor '%s' is missing (its format needs '%s')", L->path, c[i].name, c[i].name);
+    else if (!(st = expect(L, ct, &c[i])))
+      memcpy(c[i].data, ct->data, c[i].nbytes);
+    if (!st && c[i].data == t->group_off && t->group_off[G] != K)
       st = lx_fail(LSTMC_ERR_FORMAT, "%s: '%s.group_offsets' ends at %d, but \"group_cols\" says %lld", L->path, fname,
                    t->group_off[G], (long long)K);
-      goto fail;
-    }
-    if ((st = component(L, fname, "group_cols", &c)) || (st = expect(L, c, c->name, ST_I32, 1, K, 1))) goto fail;
-    memcpy(t->group_cols, c->data, (size_t)K * sizeof(int32_t));
   }
-  if (layout == LX_LAYOUT_PACKED) {
-    if ((st = component(L, fname, "select", &c)) || (st = expect(L, c, c->name, ST_U8, 2, s->rows, G))) goto fail;
-    memcpy(t->sel, c->data, (size_t)(s->rows * G));
-  }
-  if ((st = tensor_check(t))) {
-    lx_err_prefix("%s", L->path);
-    goto fail;
+  if (!st && (st = tensor_check(t))) lx_err_prefix("%s", L->path);
+  if (st) {
+    tensor_free(t);
+    return st;
   }
   *out = t;
   return 0;
-fail:
-  tensor_free(t);
-  return st;
 }
 
 static int load_vocab(Graph *g, const StFile *f, const char *path, Vocab **out) {
@@ -317,125 +299,110 @@ int weights_load(Graph *g, const char *path) {
 
 int weights_bind(Graph *g, const StFile *f) { return weights_bind_skip(g, f, NULL); }
 
-int weights_bind_skip(Graph *g, const StFile *f, const char *skip_prefix) {
+/* The file's vocabulary, checked against the spec and the embedding; sets the graph's vocabulary size,
+ * which the embedding and decoder shapes depend on. */
+static int bind_vocab(Graph *g, const StFile *f, Vocab **out) {
   const char *path = f->path;
-  int st;
-  Loader L = {path, f, NULL, NULL};
-  Json *formats = NULL;
-  Vocab *vocab = NULL;
-  Tensor **loaded = lx_calloc((size_t)g->nslots + 1, sizeof *loaded);
-  L.used = lx_calloc((size_t)f->ntensors + 1, 1);
-  if (!loaded || !L.used) {
-    st = lx_nomem("loading weights");
-    goto done;
-  }
-  size_t flen;
-  const char *ftext = st_meta_get(f, "lstmc.formats", &flen);
-  if (ftext) {
-    char err[160];
-    int jr = json_parse(ftext, flen, &formats, err, sizeof err);
-    if (jr == JSON_ERR_NOMEM) {
-      st = lx_nomem("loading weights");
-      goto done;
-    }
-    if (jr || formats->type != JSON_OBJECT) {
-      st = lx_fail(LSTMC_ERR_FORMAT, "%s: metadata 'lstmc.formats' must be a JSON object%s%s", path, jr ? ": " : "", jr ? err : "");
-      goto done;
-    }
-    L.formats = formats;
-  }
-  /* The vocabulary fixes V, which the embedding and decoder shapes depend on. */
-  if ((st = load_vocab(g, f, path, &vocab))) goto done;
+  Vocab *vocab;
+  int st = load_vocab(g, f, path, &vocab);
+  if (st) return st;
   if (g->vocab_size > 0 && g->vocab_size != vocab->n) {
     st = lx_fail(LSTMC_ERR_SHAPE, "%s: the vocabulary has %lld tokens but the spec says %lld", path, (long long)vocab->n,
                  (long long)g->vocab_size);
-    goto done;
+  } else {
+    /* a vocabulary that disagrees with the embedding is the likelier mistake than a wrong shape: say so */
+    const StTensor *enc = st_find(f, "encoder.weight");
+    if (enc && enc->ndim == 2 && enc->shape[0] != vocab->n) {
+      if (g->vocab_kind == VOCAB_BYTES)
+        st = lx_fail(LSTMC_ERR_SHAPE, "%s: 'encoder.weight' has %lld rows, but a bytes model has 256 tokens", path,
+                     (long long)enc->shape[0]);
+      else
+        st = lx_fail(LSTMC_ERR_SHAPE, "%s: the vocabulary ('lstmc.vocab') has %lld tokens, but 'encoder.weight' has %lld rows",
+                     path, (long long)vocab->n, (long long)enc->shape[0]);
+    }
   }
-  /* A vocabulary that disagrees with the embedding is the likelier mistake than a wrong shape: say so. */
-  const StTensor *enc = st_find(f, "encoder.weight");
-  if (enc && enc->ndim == 2 && enc->shape[0] != vocab->n) {
-    if (g->vocab_kind == VOCAB_BYTES)
-      st = lx_fail(LSTMC_ERR_SHAPE, "%s: 'encoder.weight' has %lld rows, but a bytes model has 256 tokens", path,
-                   (long long)enc->shape[0]);
-    else
-      st = lx_fail(LSTMC_ERR_SHAPE, "%s: the vocabulary ('lstmc.vocab') has %lld tokens, but 'encoder.weight' has %lld rows",
-                   path, (long long)vocab->n, (long long)enc->shape[0]);
-    goto done;
+  if (st) {
+    vocab_free(vocab);
+    return st;
   }
   graph_set_vocab_size(g, vocab->n);
-  for (int i = 0; i < g->nslots; i++) {
-    const WeightSlot *s = &g->slots[i];
-    char names[4][128];
-    int nn = slot_aliases(s->name, names);
-    const char *fname = NULL;
-    const Json *desc = NULL;
-    const StTensor *plain = NULL;
-    for (int k = 0; k < nn && !fname; k++) {
-      const Json *d = formats ? json_get(formats, names[k]) : NULL;
-      const StTensor *t = st_find(f, names[k]);
-      if (d || t) {
-        fname = names[k];
-        desc = d;
-        plain = t;
-      }
+  *out = vocab;
+  return 0;
+}
+
+/* Slot s's tensor: found under the first of its names that the file has (as a tensor or an lstmc.formats
+ * entry), loaded from its entry's components or as a plain tensor. */
+static int load_slot(Loader *L, const WeightSlot *s, Tensor **out) {
+  char names[4][128];
+  int nn = slot_aliases(s->name, names);
+  for (int k = 0; k < nn; k++) {
+    const Json *desc = L->formats ? json_get(L->formats, names[k]) : NULL;
+    const StTensor *plain = st_find(L->f, names[k]);
+    if (desc) return load_formatted(L, s, names[k], desc, out);
+    if (plain) {
+      L->used[plain - L->f->tensors] = 1;
+      return load_plain(L, s, names[k], plain, out);
     }
-    if (!fname) {
-      const char *hint = "";
-      if (!strcmp(s->name, "decoder.weight")) hint = " (the spec's decoder is untied; is this a tied model?)";
-      st = lx_fail(LSTMC_ERR_FORMAT, "%s: tensor '%s' is missing%s", path, s->name, hint);
-      goto done;
-    }
-    if (desc && desc->type != JSON_OBJECT) {
-      st = lx_fail(LSTMC_ERR_FORMAT, "%s: lstmc.formats: '%s' must be an object", path, fname);
-      goto done;
-    }
-    if (desc) st = load_formatted(&L, s, fname, desc, &loaded[i]);
-    else {
-      L.used[plain - f->tensors] = 1;
-      st = load_plain(&L, s, fname, plain, &loaded[i]);
-    }
-    if (st) goto done;
   }
-  /* AWD-LSTM's tied models store decoder.weight as a second copy of encoder.weight: accept it only then. */
+  const char *hint = !strcmp(s->name, "decoder.weight") ? " (the spec's decoder is untied; is this a tied model?)" : "";
+  return lx_fail(LSTMC_ERR_FORMAT, "%s: tensor '%s' is missing%s", L->path, s->name, hint);
+}
+
+/* The file's tensors that no slot took are errors, except those starting with skip_prefix and a tied model's
+ * decoder.weight when it is a copy of encoder.weight (AWD-LSTM's tied models store both). */
+static int check_unused(Loader *L, const Graph *g, const char *skip_prefix) {
+  const StFile *f = L->f;
   const StTensor *dw = st_find(f, "decoder.weight");
-  int dec_slot = graph_find_slot(g, "decoder.weight");
-  if (dw && dec_slot < 0 && !L.used[dw - f->tensors]) {
+  if (dw && graph_find_slot(g, "decoder.weight") < 0 && !L->used[dw - f->tensors]) {
     const StTensor *ew = st_find(f, "encoder.weight");
-    if (!ew || ew->dtype != dw->dtype || ew->nbytes != dw->nbytes || memcmp(ew->data, dw->data, ew->nbytes)) {
-      st = lx_fail(LSTMC_ERR_SHAPE, "%s: the file has its own 'decoder.weight', but the spec's decoder is tied (use 'decoder untied')", path);
-      goto done;
-    }
-    L.used[dw - f->tensors] = 1;
+    if (!ew || ew->dtype != dw->dtype || ew->nbytes != dw->nbytes || memcmp(ew->data, dw->data, ew->nbytes))
+      return lx_fail(LSTMC_ERR_SHAPE, "%s: the file has its own 'decoder.weight', but the spec's decoder is tied (use 'decoder untied')",
+                     L->path);
+    L->used[dw - f->tensors] = 1;
   }
   for (int i = 0; i < f->ntensors; i++)
-    if (!L.used[i] && !(skip_prefix && !strncmp(f->tensors[i].name, skip_prefix, strlen(skip_prefix)))) {
-      st = lx_fail(LSTMC_ERR_FORMAT, "%s: unexpected tensor '%s' (the spec has no such weight)", path, f->tensors[i].name);
-      goto done;
-    }
+    if (!L->used[i] && !(skip_prefix && !strncmp(f->tensors[i].name, skip_prefix, strlen(skip_prefix))))
+      return lx_fail(LSTMC_ERR_FORMAT, "%s: unexpected tensor '%s' (the spec has no such weight)", L->path, f->tensors[i].name);
+  return 0;
+}
+
+/* Gives g the loaded tensors (taken from loaded[]) and the vocabulary (taken from *vocab), checks them
+ * (finite, the IR verifier) and records the pass pipeline the file went through (NULL when it records
+ * none). A graph whose new weights are not finite is left without weights rather than with bad ones. */
+static int install(Graph *g, const StFile *f, Tensor **loaded, Vocab **vocab) {
   for (int i = 0; i < g->nslots; i++) {
     graph_set_tensor(g, i, loaded[i]);
     loaded[i] = NULL;
   }
   vocab_free(g->vocab);
-  g->vocab = vocab;
-  vocab = NULL;
-  if ((st = weights_check_finite(g, path))) {
-    /* leave the graph without weights rather than with bad ones */
+  g->vocab = *vocab;
+  *vocab = NULL;
+  int st = weights_check_finite(g, f->path);
+  if (st) {
     for (int i = 0; i < g->nslots; i++) graph_set_tensor(g, i, NULL);
-    goto done;
+    return st;
   }
-  /* the pass pipeline these weights went through (NULL when the file records none) */
   size_t plen;
   const char *pipeline = st_meta_get(f, "lstmc.pipeline", &plen);
   char *ptext = pipeline ? lx_strndup(pipeline, plen) : NULL;
-  if (pipeline && !ptext) {
-    st = lx_nomem("loading weights");
-    goto done;
-  }
+  if (pipeline && !ptext) return lx_nomem("loading weights");
   lx_free(g->pipeline);
   g->pipeline = ptext;
-  st = graph_verify(g);
-done:
+  return graph_verify(g);
+}
+
+int weights_bind_skip(Graph *g, const StFile *f, const char *skip_prefix) {
+  Loader L = {f->path, f, NULL, NULL};
+  Json *formats = NULL;
+  Vocab *vocab = NULL;
+  Tensor **loaded = lx_calloc((size_t)g->nslots + 1, sizeof *loaded);
+  L.used = lx_calloc((size_t)f->ntensors + 1, 1);
+  int st = !loaded || !L.used ? lx_nomem("loading weights") : format_meta_parse_map(f, &formats);
+  L.formats = formats;
+  if (!st) st = bind_vocab(g, f, &vocab);
+  for (int i = 0; i < g->nslots && !st; i++) st = load_slot(&L, &g->slots[i], &loaded[i]);
+  if (!st) st = check_unused(&L, g, skip_prefix);
+  if (!st) st = install(g, f, loaded, &vocab);
   if (loaded)
     for (int i = 0; i < g->nslots; i++) tensor_free(loaded[i]);
   lx_free(loaded);
@@ -479,47 +446,16 @@ static int add(Writer *w, const char *name, int dtype, int ndim, int64_t d0, int
   return 0;
 }
 
+/* A tensor whose codes are its values, dense and without groups, is written as a plain safetensors tensor
+ * that any reader understands; any other as its components (tensor_components) with an lstmc.formats entry. */
 static int add_tensor(Writer *w, const Tensor *t, StrBuf *formats, int *nformats) {
-  int st;
-  char name[160];
-  if (t->layout == LX_LAYOUT_DENSE && (t->enc == LX_ENC_F32 || t->enc == LX_ENC_BF16) && !tensor_has_groups(t)) {
-    int dt = t->enc == LX_ENC_F32 ? ST_F32 : ST_BF16;
-    return add(w, t->name, dt, t->ndim, t->rows, t->cols, t->codes, (size_t)t->rows * t->stride);
-  }
-  sb_puts(formats, *nformats ? ", " : "{");
-  (*nformats)++;
-  sb_json_string(formats, t->name, strlen(t->name));
-  sb_printf(formats, ": {\"format\": \"%s\"", format_name(t->layout, t->enc));
-  if (tensor_has_groups(t))
-    sb_printf(formats, ", \"groups\": %lld, \"group_cols\": %d, \"alpha\": %d, \"gamma\": %.17g, \"block\": %d",
-              (long long)t->ngroups, t->group_off[t->ngroups], t->alpha, t->gamma, t->block);
-  sb_puts(formats, "}");
-  int plain = t->layout != LX_LAYOUT_PACKED && (t->enc == LX_ENC_F32 || t->enc == LX_ENC_BF16 || t->enc == LX_ENC_Q8);
-  int dt = t->enc == LX_ENC_F32 ? ST_F32 : t->enc == LX_ENC_BF16 ? ST_BF16 : t->enc == LX_ENC_Q8 ? ST_I8 : ST_U8;
-  int64_t d1 = dt == ST_U8 ? (int64_t)t->stride : t->nslots;
-  snprintf(name, sizeof name, plain ? "%s" : "%s.codes", t->name);
-  if ((st = add(w, name, dt, 2, t->rows, d1, t->codes, (size_t)t->rows * t->stride))) return st;
-  if (t->scale) {
-    snprintf(name, sizeof name, "%s.scale", t->name);
-    if ((st = add(w, name, ST_F32, 1, t->rows, 0, t->scale, (size_t)t->rows * sizeof(float)))) return st;
-  }
-  if (t->mask) {
-    snprintf(name, sizeof name, "%s.mask", t->name);
-    if ((st = add(w, name, ST_U8, 2, t->rows, (int64_t)t->mask_stride, t->mask, (size_t)t->rows * t->mask_stride))) return st;
-  }
-  if (tensor_has_groups(t)) {
-    int64_t G = t->ngroups, K = t->group_off[G];
-    snprintf(name, sizeof name, "%s.group_offsets", t->name);
-    if ((st = add(w, name, ST_I32, 1, G + 1, 0, t->group_off, (size_t)(G + 1) * sizeof(int32_t)))) return st;
-    snprintf(name, sizeof name, "%s.group_cols", t->name);
-    if ((st = add(w, name, ST_I32, 1, K, 0, t->group_cols, (size_t)K * sizeof(int32_t)))) return st;
-  }
-  if (t->layout == LX_LAYOUT_PACKED) {
-    int64_t G = t->ngroups;
-    snprintf(name, sizeof name, "%s.select", t->name);
-    if ((st = add(w, name, ST_U8, 2, t->rows, G, t->sel, (size_t)(t->rows * G)))) return st;
-  }
-  return 0;
+  if (t->layout == LX_LAYOUT_DENSE && !lx_enc_has_scale(t->enc) && !tensor_has_groups(t))
+    return add(w, t->name, codes_dtype(t->enc), t->ndim, t->rows, t->cols, t->codes, (size_t)t->rows * t->stride);
+  format_meta_map_add(formats, nformats, t->name, t);
+  Component c[6];
+  int n = tensor_components(t, t->name, c), st = 0;
+  for (int i = 0; i < n && !st; i++) st = add(w, c[i].name, c[i].dtype, c[i].ndim, c[i].d0, c[i].d1, c[i].data, c[i].nbytes);
+  return st;
 }
 
 int weights_save(const Graph *g, const char *path, const char *const *extra_keys, const char *const *extra_values, int nextra) {
@@ -557,7 +493,7 @@ int weights_save_with(const Graph *g, const char *path, const char *const *extra
       keys[nmeta] = "lstmc.vocab", vals[nmeta++] = sb_cstr(&vocab);
     }
     if (nformats) {
-      sb_putc(&formats, '}');
+      format_meta_map_end(&formats, nformats);
       keys[nmeta] = "lstmc.formats", vals[nmeta++] = sb_cstr(&formats);
     }
     if (g->pipeline) keys[nmeta] = "lstmc.pipeline", vals[nmeta++] = g->pipeline;

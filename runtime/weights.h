@@ -5,7 +5,7 @@
  * safetensors (`rnns.{l}.module.weight_hh_l0_raw`, …) load too. Dense f32 tensors are plain safetensors
  * tensors that any reader understands. Other formats are stored as component tensors next to the name
  * (`N` or `N.codes`, `N.scale`, `N.mask`, `N.group_offsets`, `N.group_cols`, `N.select`) and described in
- * the metadata key `lstmc.formats`, so they load back bit for bit. The vocabulary is the metadata key
+ * the metadata key `lstmc.formats` (runtime/format_meta.h), so they load back bit for bit. The vocabulary is the metadata key
  * `lstmc.vocab`, a JSON array of token strings (absent for `vocab bytes`). */
 #ifndef LSTMC_RUNTIME_WEIGHTS_H
 #define LSTMC_RUNTIME_WEIGHTS_H

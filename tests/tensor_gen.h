@@ -98,7 +98,7 @@ static inline Tensor *tensor_gen_random(const char *name, int64_t rows, int64_t 
       if (enc == LX_ENC_Q4 && ((row[s >> 1] >> ((s & 1) * 4)) & 15) == 8) row[s >> 1] ^= (uint8_t)(1 << ((s & 1) * 4));
       if (enc == LX_ENC_TERNARY && ((row[s >> 2] >> ((s & 3) * 2)) & 3) == 3) row[s >> 2] ^= (uint8_t)(1 << ((s & 3) * 2));
     }
-  double top = enc == LX_ENC_Q8 ? 127 : enc == LX_ENC_Q4 ? 7 : 1; /* largest level */
+  double top = lx_enc_max_level(enc); /* largest level (scaled encodings have one) */
   if (t->scale)
     for (int64_t r = 0; r < rows; r++)
       t->scale[r] = (float)(o->torch_scale ? amp / top * (0.5 + 0.5 * rng_uniform(rng)) : 0.01 + rng_uniform(rng) * 0.1);

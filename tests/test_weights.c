@@ -10,6 +10,7 @@
 #include "ir/vocab.h"
 #include "lstmc.h"
 #include "runtime/exec.h"
+#include "runtime/format_meta.h"
 #include "api/internal.h"
 #include "runtime/safetensors.h"
 #include "runtime/weights.h"
@@ -125,6 +126,60 @@ static int load_error(const char *spec, const char *path, int want_status, const
   CHECK(!graph_has_weights(g));
   graph_free(g);
   return ok;
+}
+
+/* The format-metadata codec: what it writes for a tensor with and without groups, and the checkpoints'
+ * old "groups": -1, read as "no groups" only where FORMAT_META_LEGACY_CHECKPOINT allows it. */
+static Tensor *read_entry(const char *json, int flags, int want_status, const char *want) {
+  Json *j = NULL;
+  Tensor *t = NULL;
+  WeightSlot s = {.name = "w", .ndim = 2, .rows = 4, .cols = 6};
+  if (!CHECK(json_parse(json, strlen(json), &j, NULL, 0) == 0)) return NULL;
+  int st = format_meta_read(j, "f.safetensors", "w", &s, flags, &t);
+  if (CHECK_INT_EQ(st, want_status) && want) CHECK_STR_EQ(lstmc_errmsg(), want);
+  json_free(j);
+  return t;
+}
+
+static void test_format_meta(void) {
+  Tensor *t = read_entry("{\"format\": \"masked\"}", 0, 0, NULL);
+  if (CHECK(t)) {
+    CHECK(t->layout == LX_LAYOUT_MASKED && t->enc == LX_ENC_F32 && !tensor_has_groups(t) && t->mask);
+    StrBuf sb;
+    sb_init(&sb);
+    format_meta_write(&sb, t);
+    CHECK_STR_EQ(sb_cstr(&sb), "{\"format\": \"masked\"}");
+    sb_free(&sb);
+  }
+  tensor_free(t);
+  t = read_entry("{\"format\": \"cc_q4\", \"groups\": 3, \"group_cols\": 5, \"alpha\": 2, \"gamma\": 0.25, \"block\": 4}", 0, 0,
+                 NULL);
+  if (CHECK(t)) {
+    CHECK(t->layout == LX_LAYOUT_PACKED && t->enc == LX_ENC_Q4 && t->ngroups == 3 && t->group_off[3] == 5 && t->sel &&
+          t->scale && t->alpha == 2 && t->gamma == 0.25 && t->block == 4 && t->nslots == 3);
+    StrBuf sb;
+    sb_init(&sb);
+    int n = 0;
+    format_meta_map_add(&sb, &n, "w", t);
+    format_meta_map_end(&sb, n);
+    CHECK_STR_EQ(sb_cstr(&sb),
+                 "{\"w\": {\"format\": \"cc_q4\", \"groups\": 3, \"group_cols\": 5, \"alpha\": 2, \"gamma\": 0.25, \"block\": 4}}");
+    sb_free(&sb);
+  }
+  tensor_free(t);
+  /* a checkpoint's structure as main 026e24c wrote it */
+  const char *legacy = "{\"format\": \"masked\", \"groups\": -1, \"group_cols\": 0, \"alpha\": 0, \"gamma\": 0, \"block\": 0}";
+  t = read_entry(legacy, FORMAT_META_LEGACY_CHECKPOINT, 0, NULL);
+  CHECK(t && t->layout == LX_LAYOUT_MASKED && !tensor_has_groups(t));
+  tensor_free(t);
+  read_entry(legacy, 0, LSTMC_ERR_FORMAT, "f.safetensors: lstmc.formats: 'w'.groups must be an integer in [0, 6]");
+  read_entry("{\"format\": \"cc_packed\", \"groups\": -1, \"group_cols\": 0}", FORMAT_META_LEGACY_CHECKPOINT, LSTMC_ERR_FORMAT,
+             "f.safetensors: lstmc.formats: 'w'.groups must be an integer in [0, 6]"); /* packed needs groups */
+  read_entry("{\"format\": \"cc_packed\"}", 0, LSTMC_ERR_FORMAT, "f.safetensors: lstmc.formats: 'w' needs \"groups\" and \"group_cols\"");
+  read_entry("{\"format\": \"masked\", \"groups\": 2, \"group_cols\": 4, \"alpha\": 65}", 0, LSTMC_ERR_FORMAT,
+             "f.safetensors: lstmc.formats: 'w'.alpha must be an integer in [0, 64]");
+  read_entry("{\"format\": \"cc_q3\"}", 0, LSTMC_ERR_FORMAT, "f.safetensors: lstmc.formats: 'w' has no valid \"format\"");
+  read_entry("[1]", 0, LSTMC_ERR_FORMAT, "f.safetensors: lstmc.formats: 'w' must be an object");
 }
 
 static void test_bad_weights(void) {
@@ -313,6 +368,7 @@ static void test_generate(void) {
 int main(int argc, char **argv) {
   tmpdir = argc > 1 ? argv[1] : ".";
   test_formats_roundtrip();
+  test_format_meta();
   test_bad_weights();
   test_tokenize();
   test_generate();

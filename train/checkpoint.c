@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "runtime/format_meta.h"
 #include "runtime/weights.h"
 #include "support/alloc.h"
 #include "support/err.h"
@@ -64,16 +65,11 @@ int ckpt_save(const char *path, const CkptParts *p, const TrainState *s) {
     }
   }
   /* the schedule's structures: components as weights.c names them, their parameters in the metadata */
-  sb_putc(&structure, '{');
   int nstruct = 0;
   for (int i = 0; i < g->nslots; i++) {
     const Tensor *t = p->sched ? p->sched->tmpl[i] : NULL;
     if (!t) continue;
-    sb_puts(&structure, nstruct++ ? ", " : "");
-    sb_json_string(&structure, g->slots[i].name, strlen(g->slots[i].name));
-    sb_printf(&structure, ": {\"format\": \"%s\", \"groups\": %lld, \"group_cols\": %d, \"alpha\": %d, \"gamma\": %.17g, \"block\": %d}",
-              format_name(t->layout, t->enc), (long long)(tensor_has_groups(t) ? t->ngroups : -1),
-              tensor_has_groups(t) ? t->group_off[t->ngroups] : 0, t->alpha, t->gamma, t->block);
+    format_meta_map_add(&structure, &nstruct, g->slots[i].name, t);
     if (t->mask) {
       snprintf(name, sizeof name, "train.struct.%s.mask", g->slots[i].name);
       extra_add(&x, name, ST_U8, t->rows * (int64_t)t->mask_stride, t->mask, 1);
@@ -89,7 +85,7 @@ int ckpt_save(const char *path, const CkptParts *p, const TrainState *s) {
       extra_add(&x, name, ST_U8, t->rows * t->ngroups, t->sel, 1);
     }
   }
-  sb_putc(&structure, '}');
+  format_meta_map_end(&structure, nstruct);
   for (int l = 0; l < nl; l++) {
     int64_t n = net_batch(p->net) * net_lstm_hidden(p->net, l);
     snprintf(name, sizeof name, "train.state.h.%d", l);
@@ -269,25 +265,21 @@ static int get_f64(const StFile *f, const Json *meta, const char *key, double *o
   return 0;
 }
 
-/* One template of the schedule, rebuilt from its components and checked like any loaded tensor. */
+/* One template of the schedule, rebuilt from its format entry (runtime/format_meta.h) and components and
+ * checked like any loaded tensor. */
 static int restore_structure(const StFile *f, const CkptParts *p, const char *slot_name, const Json *desc, uint8_t *used) {
   const Graph *g = p->g;
-  int slot = graph_find_slot(g, slot_name), layout, enc;
-  const Json *fj = json_get(desc, "format");
-  int64_t G = -1, K = 0, alpha = 0, block = 0;
-  const Json *gj = json_get(desc, "groups"), *kj = json_get(desc, "group_cols"), *aj = json_get(desc, "alpha"),
-             *bj = json_get(desc, "block"), *gam = json_get(desc, "gamma");
-  if (slot < 0 || !p->sched || !fj || fj->type != JSON_STRING || format_parse(fj->text, &layout, &enc) || enc != LX_ENC_F32 ||
-      !gj || json_as_i64(gj, &G) || !kj || json_as_i64(kj, &K) || !aj || json_as_i64(aj, &alpha) || !bj ||
-      json_as_i64(bj, &block) || !gam || gam->type != JSON_NUMBER || G < -1 || G > g->slots[slot].cols || K < 0 ||
-      K > g->slots[slot].cols || (layout == LX_LAYOUT_PACKED && G < 0))
+  int slot = graph_find_slot(g, slot_name);
+  Tensor *t = NULL;
+  int st = slot < 0 || !p->sched ? LSTMC_ERR_FORMAT
+                                 : format_meta_read(desc, f->path, slot_name, &g->slots[slot], FORMAT_META_LEGACY_CHECKPOINT, &t);
+  if (st == LSTMC_ERR_NOMEM) return st;
+  if (st || t->enc != LX_ENC_F32) {
+    tensor_free(t);
     return lx_fail(LSTMC_ERR_FORMAT, "%s: checkpoint structure of '%s' is malformed", f->path, slot_name);
+  }
   const WeightSlot *ws = &g->slots[slot];
-  int packed = layout == LX_LAYOUT_PACKED;
-  Tensor *t = tensor_new(ws->name, 2, ws->rows, ws->cols, layout, LX_ENC_F32, packed ? G : 0, packed ? K : 0);
-  if (!t) return LSTMC_ERR_NOMEM;
-  int st = 0;
-  if (!packed && G >= 0) st = tensor_alloc_groups(t, G, K);
+  int64_t G = t->ngroups, K = tensor_has_groups(t) ? t->group_off[G] : 0; /* what the entry declared */
   char name[192];
   if (!st && t->mask) {
     snprintf(name, sizeof name, "train.struct.%s.mask", ws->name);
@@ -299,9 +291,6 @@ static int restore_structure(const StFile *f, const CkptParts *p, const char *sl
       snprintf(name, sizeof name, "train.struct.%s.group_cols", ws->name);
       st = restore_tensor(f, name, ST_I32, K, t->group_cols, sizeof(int32_t), used);
     }
-    t->alpha = (int)alpha;
-    t->block = (int)block;
-    t->gamma = json_as_double(gam);
   }
   if (!st && t->sel) {
     snprintf(name, sizeof name, "train.struct.%s.select", ws->name);

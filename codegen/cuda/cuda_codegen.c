@@ -13,7 +13,11 @@ void cuda_kernel_name(int nb, char *buf, size_t n) { snprintf(buf, n, "lx_lstm_b
 int cuda_sample_test_smem(const CudaPlan *p) { return 32 + p->sample_bytes; }
 
 static const char *enc_const(int enc) {
-  static const char *const names[] = {"LX_ENC_F32", "LX_ENC_BF16", "LX_ENC_Q8", "LX_ENC_Q4", "LX_ENC_TERNARY", "LX_ENC_BINARY"};
+  static const char *const names[LX_ENC_COUNT] = {
+#define ENC_CONST(id, ...) [LX_ENC_##id] = "LX_ENC_" #id,
+      LX_ENCODINGS(ENC_CONST)
+#undef ENC_CONST
+  };
   return enc >= 0 && enc < LX_ENC_COUNT ? names[enc] : "?";
 }
 

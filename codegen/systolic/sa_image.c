@@ -374,8 +374,8 @@ static int read_products(Reader *r, SaProgram *p, const Json *prods) {
     if (!st) st = get_str(r, o, path, "encoding", &enc);
     if (st) return st;
     pr->enc = -1;
-    for (int e = LX_ENC_Q8; e < LX_ENC_COUNT; e++)
-      if (!strcmp(enc, enc_name(e))) pr->enc = e;
+    for (int e = 0; e < LX_ENC_COUNT; e++)
+      if (lx_enc_max_level(e) > 0 && !strcmp(enc, enc_name(e))) pr->enc = e;
     if (pr->enc < 0) return bad(r, MANIFEST, "%s.encoding must be q8, q4, ternary or binary, not '%s'", path, enc);
     pr->rows = rows;
     pr->cols = cols;
