@@ -1,15 +1,14 @@
 /* The array's arithmetic: quantizing a product's input vector, the cells' multiply-accumulate with
- * saturation in the array's order, a SIMD kernel that gives the same integers when nothing can saturate,
+ * saturation in the array's order, SIMD kernels that give the same integers when nothing can saturate,
  * and the gate unit (exact, lookup table, piecewise linear).
  *
  * The ordered path is the definition: tile by tile, each column's partial sum starts at 0 at the top of
  * the tile, every cell adds level · q[select] and saturates to accbits, and the accumulator under the
  * column adds the tile's sum and saturates. When no row's Σ|level| · Q can leave the accbits range
  * (SaProduct.may_saturate is 0) every partial sum is exact, so any order of the same integer additions
- * gives the same accumulators; then the SIMD kernel runs: per 8 outputs and 4 column groups, one 32-byte
- * shuffle picks each cell's input from a table of the groups' quantized inputs (the multiplexers), and
- * |w| ⊗ sign(w)·q with pmaddubsw + pmaddwd adds them into 32-bit sums (|w|, |q| ≤ 127: a pair of products is
- * at most 32258, so pmaddubsw never saturates). */
+ * gives the same accumulators; then a SIMD kernel runs: per 16 outputs and 4 column groups a byte shuffle
+ * picks each cell's input from a table of the groups' quantized inputs (the multiplexers) and the products
+ * are summed exactly in 32 bits (the layout and the two kernels are described below). */
 #include <math.h>
 #include <string.h>
 
@@ -68,67 +67,104 @@ int64_t sa_product_acc_ordered(const SaProduct *pr, const SystolicConfig *c, con
   return sat;
 }
 
-/* ---- the SIMD kernel ---------------------------------------------------------------------------------- */
+/* ---- the SIMD kernels ----------------------------------------------------------------------------------
+ * Layout: per 16-row block and 4-group quad, 64 bytes of selects-as-table-indices and 64 of levels, byte
+ * 4·r' + k for row r' of the block and group k of the quad (0x80 and level 0 where the cell is empty). Group k
+ * of a quad sits in table (k·E)/16 of the quad at entries (k·E)%16 + select, E = 4, 8 or 16 entries per group
+ * (the largest group, rounded up). Per call the tables hold the groups' quantized inputs.
+ *  - AVX2: per 8 rows, |w| ⊗ sign(w)·q with pmaddubsw (pairs ≤ 32258: no saturation), pmaddwd with ones;
+ *  - AVX-512 VNNI: per 16 rows, vpdpbusd of (q + 128) as unsigned bytes with the signed levels, less
+ *    128 · Σ levels of the row (precomputed): exact in int32. */
 
-static int kernel_disabled;
-void sa_kernel_disable(int disabled) { kernel_disabled = disabled; }
+enum { KERNEL_PORTABLE = 0, KERNEL_AVX2 = 1, KERNEL_AVX512 = 2 };
+static int kernel_forced = -1; /* -1: the best the CPU has */
 
-static int cpu_has_avx2(void) {
+static int cpu_kernel(void) {
 #ifdef SA_HAVE_AVX2_KERNEL
   static int known = -1;
   if (known < 0) {
     __builtin_cpu_init();
-    known = __builtin_cpu_supports("avx2") ? 1 : 0;
+    known = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                    __builtin_cpu_supports("avx512vnni")
+                ? KERNEL_AVX512
+                : __builtin_cpu_supports("avx2") ? KERNEL_AVX2 : KERNEL_PORTABLE;
   }
   return known;
 #else
-  return 0;
+  return KERNEL_PORTABLE;
 #endif
 }
 
-const char *sa_kernel_name(void) { return cpu_has_avx2() && !kernel_disabled ? "avx2" : "portable"; }
+/* The kernel that runs: the forced one when the CPU has it, else the best. */
+static int active_kernel(void) {
+  int best = cpu_kernel();
+  return kernel_forced >= 0 && kernel_forced <= best ? kernel_forced : best;
+}
+
+static const char *const kernel_names[] = {"portable", "avx2", "avx512-vnni"};
+
+int sa_kernel_select(const char *name) {
+  if (!name) {
+    kernel_forced = -1;
+    return 0;
+  }
+  for (int k = 0; k < 3; k++)
+    if (!strcmp(name, kernel_names[k])) {
+      if (k > cpu_kernel()) return -1;
+      kernel_forced = k;
+      return 0;
+    }
+  return -1;
+}
+
+const char *sa_kernel_name(void) { return kernel_names[active_kernel()]; }
 
 /* Bytes of the per-call scratch: the tables (16 bytes per table, kentries / 4 tables per quad), then the
- * 32-bit sums of every 8-row block. */
-static size_t tables_bytes(const SaProduct *pr) { return ((size_t)pr->kquads * (size_t)(pr->kentries / 4) * 16 + 31) & ~(size_t)31; }
+ * 32-bit sums of every 16-row block. */
+static size_t tables_bytes(const SaProduct *pr) { return ((size_t)pr->kquads * (size_t)(pr->kentries / 4) * 16 + 63) & ~(size_t)63; }
 
 size_t sa_kernel_table_bytes(const SaProduct *pr) {
   if (!pr->kidx) return 0;
-  return tables_bytes(pr) + (size_t)pr->kblocks_r * 8 * sizeof(int32_t) + 32;
+  return tables_bytes(pr) + (size_t)pr->kblocks_r * 16 * sizeof(int32_t) + 64;
 }
 
 int sa_kernel_layout(SaProduct *pr, const SystolicConfig *c) {
   lx_free(pr->kidx);
   lx_free(pr->kw);
+  lx_free(pr->kcorr);
   pr->kidx = NULL;
   pr->kw = NULL;
-  if (pr->may_saturate || c->abits > 8 || pr->max_group > 16 || pr->ngroups == 0 || !cpu_has_avx2()) return 0;
+  pr->kcorr = NULL;
+  if (pr->may_saturate || c->abits > 8 || pr->max_group > 16 || pr->ngroups == 0 || cpu_kernel() == KERNEL_PORTABLE)
+    return 0;
   int E = pr->max_group <= 4 ? 4 : pr->max_group <= 8 ? 8 : 16;
-  int64_t R8 = (pr->rows + 7) / 8, Q4 = (pr->ngroups + 3) / 4, G = pr->ngroups;
-  size_t n = (size_t)(R8 * Q4) * 32;
-  /* 32-byte aligned: the kernel loads whole blocks */
-  pr->kidx = lx_malloc(n + 32);
-  pr->kw = lx_malloc(n + 32);
-  if (!pr->kidx || !pr->kw) {
+  int64_t R16 = (pr->rows + 15) / 16, Q4 = (pr->ngroups + 3) / 4, G = pr->ngroups;
+  size_t n = (size_t)(R16 * Q4) * 64;
+  pr->kidx = lx_malloc(n + 64);
+  pr->kw = lx_malloc(n + 64);
+  pr->kcorr = lx_calloc((size_t)R16 * 16, sizeof(int32_t));
+  if (!pr->kidx || !pr->kw || !pr->kcorr) {
     lx_free(pr->kidx);
     lx_free(pr->kw);
+    lx_free(pr->kcorr);
     pr->kidx = NULL;
     pr->kw = NULL;
+    pr->kcorr = NULL;
     return lx_nomem("laying out the systolic kernel");
   }
   pr->kentries = E;
-  pr->kblocks_r = R8;
+  pr->kblocks_r = R16;
   pr->kquads = Q4;
-  for (int64_t rb = 0; rb < R8; rb++)
+  for (int64_t rb = 0; rb < R16; rb++)
     for (int64_t gq = 0; gq < Q4; gq++) {
-      uint8_t *ip = pr->kidx + (rb * Q4 + gq) * 32;
-      int8_t *wp = pr->kw + (rb * Q4 + gq) * 32;
-      for (int p = 0; p < 32; p++) {
-        int64_t r = rb * 8 + p / 4, g = gq * 4 + p % 4;
+      uint8_t *ip = pr->kidx + (rb * Q4 + gq) * 64;
+      int8_t *wp = pr->kw + (rb * Q4 + gq) * 64;
+      for (int p = 0; p < 64; p++) {
+        int64_t r = rb * 16 + p / 4, g = gq * 4 + p % 4;
         unsigned s = r < pr->rows && g < G ? pr->sel[r * G + g] : LX_SEL_EMPTY;
-        /* group k of the quad sits in table (k·E)/16 at entries (k·E)%16 + select */
         ip[p] = s == LX_SEL_EMPTY ? 0x80 : (uint8_t)(((p % 4) * E) % 16 + (int)s);
         wp[p] = s == LX_SEL_EMPTY ? 0 : pr->level[r * G + g];
+        pr->kcorr[rb * 16 + p / 4] += 128 * wp[p];
       }
     }
   return 0;
@@ -147,40 +183,47 @@ static void kernel_tables(const SaProduct *pr, const int16_t *q, uint8_t *tables
   }
 }
 
+/* The byte masks that keep table t's positions of a quad (0x80 elsewhere), for E entries per group. */
+static void table_masks(int E, int t, uint8_t m[64]) {
+  for (int p = 0; p < 64; p++) m[p] = ((p % 4) * E) / 16 == t ? 0 : 0x80;
+}
+
 #ifdef SA_HAVE_AVX2_KERNEL
 /* NT tables per quad (1, 2 or 4): the compiler specializes each call. */
 __attribute__((target("avx2"))) static inline void kernel_avx2_nt(const SaProduct *pr, const uint8_t *tables,
                                                                    int32_t *out, const int NT) {
-  const int E = pr->kentries;
   const __m256i ones = _mm256_set1_epi16(1);
   __m256i mask[4];
   for (int t = 0; t < NT; t++) {
-    uint8_t m[32];
-    for (int p = 0; p < 32; p++) m[p] = ((p % 4) * E) / 16 == t ? 0 : 0x80;
+    uint8_t m[64];
+    table_masks(pr->kentries, t, m);
     mask[t] = _mm256_loadu_si256((const __m256i *)m);
   }
   const int64_t Q4 = pr->kquads;
   for (int64_t rb = 0; rb < pr->kblocks_r; rb++) {
-    const uint8_t *ip = pr->kidx + rb * Q4 * 32;
-    const int8_t *wp = pr->kw + rb * Q4 * 32;
-    __m256i acc = _mm256_setzero_si256();
+    const uint8_t *ip = pr->kidx + rb * Q4 * 64;
+    const int8_t *wp = pr->kw + rb * Q4 * 64;
+    __m256i acc[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
     for (int64_t gq = 0; gq < Q4; gq++) {
-      __m256i idx = _mm256_loadu_si256((const __m256i *)(ip + gq * 32));
-      __m256i w = _mm256_loadu_si256((const __m256i *)(wp + gq * 32));
-      __m256i s;
-      if (NT == 1) {
-        s = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(tables + gq * 16))), idx);
-      } else {
-        s = _mm256_setzero_si256();
-        for (int t = 0; t < NT; t++) {
-          __m256i tb = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(tables + (gq * NT + t) * 16)));
-          s = _mm256_or_si256(s, _mm256_shuffle_epi8(tb, _mm256_or_si256(idx, mask[t])));
+      __m256i tb[4];
+      for (int t = 0; t < NT; t++)
+        tb[t] = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(tables + (gq * NT + t) * 16)));
+      for (int h = 0; h < 2; h++) {
+        __m256i idx = _mm256_loadu_si256((const __m256i *)(ip + gq * 64 + h * 32));
+        __m256i w = _mm256_loadu_si256((const __m256i *)(wp + gq * 64 + h * 32));
+        __m256i s;
+        if (NT == 1) {
+          s = _mm256_shuffle_epi8(tb[0], idx);
+        } else {
+          s = _mm256_setzero_si256();
+          for (int t = 0; t < NT; t++) s = _mm256_or_si256(s, _mm256_shuffle_epi8(tb[t], _mm256_or_si256(idx, mask[t])));
         }
+        __m256i p16 = _mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(s, w));
+        acc[h] = _mm256_add_epi32(acc[h], _mm256_madd_epi16(p16, ones));
       }
-      __m256i p16 = _mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(s, w));
-      acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p16, ones));
     }
-    _mm256_storeu_si256((__m256i *)(out + rb * 8), acc);
+    _mm256_storeu_si256((__m256i *)(out + rb * 16), acc[0]);
+    _mm256_storeu_si256((__m256i *)(out + rb * 16 + 8), acc[1]);
   }
 }
 
@@ -191,21 +234,67 @@ __attribute__((target("avx2"))) static void kernel_avx2(const SaProduct *pr, con
   default: kernel_avx2_nt(pr, tables, out, 4); break;
   }
 }
+
+#define SA_AVX512 __attribute__((target("avx512f,avx512bw,avx512vnni")))
+SA_AVX512 static inline void kernel_avx512_nt(const SaProduct *pr, const uint8_t *tables, int32_t *out, const int NT) {
+  __m512i mask[4];
+  for (int t = 0; t < NT; t++) {
+    uint8_t m[64];
+    table_masks(pr->kentries, t, m);
+    mask[t] = _mm512_loadu_si512((const void *)m);
+  }
+  const __m512i flip = _mm512_set1_epi8((char)0x80);
+  const int64_t Q4 = pr->kquads;
+  for (int64_t rb = 0; rb < pr->kblocks_r; rb++) {
+    const uint8_t *ip = pr->kidx + rb * Q4 * 64;
+    const int8_t *wp = pr->kw + rb * Q4 * 64;
+    __m512i acc = _mm512_setzero_si512();
+    for (int64_t gq = 0; gq < Q4; gq++) {
+      __m512i idx = _mm512_loadu_si512((const void *)(ip + gq * 64));
+      __m512i w = _mm512_loadu_si512((const void *)(wp + gq * 64));
+      __m512i s;
+      if (NT == 1) {
+        s = _mm512_shuffle_epi8(_mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(tables + gq * 16))), idx);
+      } else {
+        s = _mm512_setzero_si512();
+        for (int t = 0; t < NT; t++) {
+          __m512i tb = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(tables + (gq * NT + t) * 16)));
+          s = _mm512_or_si512(s, _mm512_shuffle_epi8(tb, _mm512_or_si512(idx, mask[t])));
+        }
+      }
+      /* q + 128 as an unsigned byte: 0x80 flipped */
+      acc = _mm512_dpbusd_epi32(acc, _mm512_xor_si512(s, flip), w);
+    }
+    __m512i corr = _mm512_loadu_si512((const void *)(pr->kcorr + rb * 16));
+    _mm512_storeu_si512((void *)(out + rb * 16), _mm512_sub_epi32(acc, corr));
+  }
+}
+
+SA_AVX512 static void kernel_avx512(const SaProduct *pr, const uint8_t *tables, int32_t *out) {
+  switch (pr->kentries) {
+  case 4: kernel_avx512_nt(pr, tables, out, 1); break;
+  case 8: kernel_avx512_nt(pr, tables, out, 2); break;
+  default: kernel_avx512_nt(pr, tables, out, 4); break;
+  }
+}
 #endif
 
 int64_t sa_product_acc(const SaProduct *pr, const SystolicConfig *c, const int16_t *q, uint8_t *scratch, int64_t *acc) {
 #ifdef SA_HAVE_AVX2_KERNEL
-  if (pr->kidx && !kernel_disabled && cpu_has_avx2()) {
-    uint8_t *tables = (uint8_t *)(((uintptr_t)scratch + 31) & ~(uintptr_t)31);
+  int k = active_kernel();
+  if (pr->kidx && k != KERNEL_PORTABLE) {
+    uint8_t *tables = (uint8_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
     int32_t *sums = (int32_t *)(void *)(tables + tables_bytes(pr));
     kernel_tables(pr, q, tables);
-    kernel_avx2(pr, tables, sums);
+    if (k == KERNEL_AVX512) kernel_avx512(pr, tables, sums);
+    else kernel_avx2(pr, tables, sums);
     for (int64_t r = 0; r < pr->rows; r++) acc[r] = sums[r];
     return 0;
   }
 #else
   (void)scratch;
   (void)kernel_tables;
+  (void)table_masks;
 #endif
   return sa_product_acc_ordered(pr, c, q, acc);
 }

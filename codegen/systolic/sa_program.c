@@ -23,6 +23,7 @@ static void product_free(SaProduct *pr) {
   lx_free(pr->scale);
   lx_free(pr->kidx);
   lx_free(pr->kw);
+  lx_free(pr->kcorr);
 }
 
 void sa_program_free(SaProgram *p) {

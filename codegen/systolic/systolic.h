@@ -90,7 +90,8 @@ typedef struct SaProduct {
   /* the fast kernel's layout (sa_arith.c), NULL when it does not apply */
   uint8_t *kidx;
   int8_t *kw;
-  int64_t kblocks_r, kquads; /* 8-row blocks, 4-group quads */
+  int32_t *kcorr;        /* [16 · kblocks_r]: 128 · Σ levels of each row (the VNNI kernel's offset) */
+  int64_t kblocks_r, kquads; /* 16-row blocks, 4-group quads */
   int kentries;          /* table entries per group: 4, 8 or 16 */
 } SaProduct;
 
@@ -165,17 +166,18 @@ static inline int64_t sa_saturate(int64_t v, int accbits, int64_t *sat) {
  * blocks outer), each cell adding level · q[select] to the partial sum coming down (saturating), each
  * tile's column sum added to the accumulator (saturating). Returns the saturations. */
 int64_t sa_product_acc_ordered(const SaProduct *pr, const SystolicConfig *c, const int16_t *q, int64_t *acc);
-/* The same accumulators by whichever path is fastest and exact: the SIMD kernel when it applies (no
- * accumulator can saturate, abits ≤ 8, groups ≤ 16), else the ordered path. `tables` is scratch of
- * sa_kernel_table_bytes(pr). Returns the saturations. */
+/* The same accumulators by whichever path is fastest and exact: a SIMD kernel when one applies (no
+ * accumulator can saturate, abits ≤ 8, groups ≤ 16; AVX-512 VNNI or AVX2), else the ordered path. `tables`
+ * is scratch of sa_kernel_table_bytes(pr). Returns the saturations. */
 int64_t sa_product_acc(const SaProduct *pr, const SystolicConfig *c, const int16_t *q, uint8_t *tables, int64_t *acc);
 size_t sa_kernel_table_bytes(const SaProduct *pr);
 /* Builds pr->kidx/kw when the kernel applies to the product under c (pr->may_saturate set first). */
 int sa_kernel_layout(SaProduct *pr, const SystolicConfig *c);
-/* "avx2" or "portable": what sa_product_acc runs on this CPU. */
+/* "avx512-vnni", "avx2" or "portable" (the ordered path): what sa_product_acc runs on this CPU. */
 const char *sa_kernel_name(void);
-/* Test hook: 1 forbids the SIMD kernel (the ordered path runs everywhere). */
-void sa_kernel_disable(int disabled);
+/* Test hook: run this kernel (one of the names above, if the CPU has it) instead of the best; NULL: the
+ * best again. 0, or -1 for a kernel this CPU cannot run. */
+int sa_kernel_select(const char *name);
 
 /* Gate unit tables for kind/n (none for exact). 0 or NOMEM. */
 int sa_gates_build(SaGateTables *t, int kind, int n);

@@ -321,6 +321,20 @@ static void test_worked_example(void) {
     CHECK_INT_EQ(a->last_mac, a->start + 2);
     CHECK_INT_EQ(a->done, a->start + 3);
     CHECK_INT_EQ(b->start - a->start, 5); /* 2a + b − 1 with a = b = 2 */
+    /* double buffering: the second tile's rows shift in while the first multiplies; it starts when the first
+     * is done multiplying (span = n + a + b − 2 = 3 cycles later). Resident weights: one cycle later. */
+    for (int mode = 1; mode <= 2; mode++) {
+      SystolicConfig c2 = c;
+      c2.load = SA_LOAD_DOUBLE;
+      c2.resident = mode == 2 ? 100 : 0;
+      SaProgram *p2 = st_program(g, &c2);
+      if (!p2) continue;
+      CHECK(sa_schedule(p2, 1, 1, 0, tt) == 0);
+      int64_t k = p2->products[p2->layers[0].w_ih].first_tile;
+      CHECK_INT_EQ(tt[k + 1].start - tt[k].start, mode == 1 ? 3 : 1);
+      if (mode == 1) CHECK_INT_EQ(tt[k + 1].swap, tt[k + 1].start);
+      sa_program_free(p2);
+    }
   }
   sa_program_free(p);
   graph_free(g);
