@@ -298,7 +298,7 @@ int cmd_sweep(Args *a) {
     printf("| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
     for (int i = 0; i < n; i++) {
       const SweepRow *r = &rows[i];
-      printf("| %d | %g | %dx%d | %lld | %lld | %lld | %.4f | %lld | %.4f |\n", r->alpha, r->gamma, r->rows, r->cols,
+      printf("| %d | %g | %dx%d | %lld | %lld | %lld | %.4f | %lld | %.6f |\n", r->alpha, r->gamma, r->rows, r->cols,
              (long long)r->st.tiles, (long long)r->st.cycles_per_token, (long long)r->st.gen_cycles_per_token,
              r->st.utilization, (long long)r->st.macs, r->bpc);
     }

@@ -2,7 +2,8 @@
 # Builds the libFuzzer targets (fuzz/) with clang + ASan + UBSan and runs each for FUZZ_SECONDS (default 60).
 # Seed corpora come from the repository: examples and golden diagnostics for the spec target, pipelines
 # from specs and tests for the pipeline target, weights files for the safetensors target, checkpoints of
-# fuzz/checkpoint.lstm trained by this script for the checkpoint target. Any input that
+# fuzz/checkpoint.lstm trained by this script for the checkpoint target, systolic images compiled by this
+# script (as tar archives) for the systolic_images target. Any input that
 # crashes is kept in build-fuzz/crashes/ and fails the run; add it to tests/bad/fuzz/ as a regression test.
 set -euo pipefail
 seconds=${FUZZ_SECONDS:-60}
@@ -31,8 +32,19 @@ done
 cp tests/bad/ckpt/*.safetensors $corpus/checkpoint/
 find tests/golden -name '*.safetensors' -size -200k -exec cp {} $corpus/safetensors/ \;
 find tests -path '*bad*' -name '*.safetensors' -exec cp {} $corpus/safetensors/ \; 2>/dev/null || true
+# systolic images of a small model (several arrays, gate units, loading modes), each packed as a tar archive
+mkdir -p $corpus/systolic_images
+"$build/lstmc" init tests/systolic/golden/tied.lstm --seed 2 -o $build/sys-seed.st 2>/dev/null
+i=0
+for settings in "--array 4x4 --gates pwl:8" "--array 8x8 --load double" "--array 3x5 --gates lut:16 --resident 100"; do
+  rm -rf $build/sys-img
+  # shellcheck disable=SC2086
+  "$build/lstmc" compile tests/systolic/golden/tied.lstm --weights $build/sys-seed.st --target systolic -o $build/sys-img $settings 2>/dev/null
+  tar cf "$corpus/systolic_images/seed-$i.tar" -C $build/sys-img .
+  i=$((i+1))
+done
 status=0
-for target in spec pipeline safetensors checkpoint; do
+for target in spec pipeline safetensors checkpoint systolic_images; do
   bin=$build/fuzz/fuzz_$target
   [ -x "$bin" ] || continue
   echo "fuzz_$target: ${seconds}s"

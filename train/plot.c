@@ -265,9 +265,22 @@ static const Rgb palette[] = {{31, 119, 180}, {255, 127, 14}, {44, 160, 44}, {21
 
 static int usable(const PlotChart *c, double x, double y) { return isfinite(x) && isfinite(y) && (!c->logx || x > 0); }
 
+/* Label boxes already drawn, so that a label that would cover one is left out (the CSV has every value). */
+typedef struct Boxes {
+  double x0[256], y0[256], x1[256], y1[256];
+  int n;
+} Boxes;
+
+static int box_free(Boxes *b, double x0, double y0, double x1, double y1) {
+  for (int i = 0; i < b->n; i++)
+    if (x0 < b->x1[i] && b->x0[i] < x1 && y0 < b->y1[i] && b->y0[i] < y1) return 0;
+  if (b->n < 256) b->x0[b->n] = x0, b->y0[b->n] = y0, b->x1[b->n] = x1, b->y1[b->n] = y1, b->n++;
+  return 1;
+}
+
 static void draw(Canvas *cv, const PlotChart *c) {
-  const double L = 80, R = 24, T = 44, Bm = 56;
-  double pw = cv->w - L - R, ph = cv->h - T - Bm;
+  const double R = 24, T = 44, Bm = 56;
+  double L = 80, pw, ph = cv->h - T - Bm;
   double xlo = INFINITY, xhi = -INFINITY, ylo = INFINITY, yhi = -INFINITY;
   for (int k = 0; k < c->nseries; k++)
     for (int i = 0; i < c->series[k].n; i++) {
@@ -287,21 +300,30 @@ static void draw(Canvas *cv, const PlotChart *c) {
   }
   double ystep = nice_step(ylo, yhi, 6), xstep = nice_step(xlo, xhi, 8);
   if (c->integer_x && xstep < 1) xstep = 1;
+  char buf[64];
+  /* room on the left for the longest y tick label */
+  for (double y = ceil(ylo / ystep) * ystep; y <= yhi + 1e-12; y += ystep) {
+    fmt_tick(y, ystep, buf, sizeof buf);
+    L = fmax(L, (double)strlen(buf) * CHAR_W + 20);
+  }
+  pw = cv->w - L - R;
 #define PX(x) (L + ((x) - xlo) / (xhi - xlo) * pw)
 #define PY(y) (T + ph - ((y) - ylo) / (yhi - ylo) * ph)
   cv_rect(cv, 0, 0, cv->w, cv->h, C_BG);
-  char buf[64];
   for (double y = ceil(ylo / ystep) * ystep; y <= yhi + 1e-12; y += ystep) {
     cv_line(cv, L, PY(y), L + pw, PY(y), C_GRID, 1, 0);
     fmt_tick(y, ystep, buf, sizeof buf);
     cv_text(cv, L - 8, PY(y) - CHAR_H / 2.0 + 2, buf, C_TEXT, 2);
   }
   if (c->logx && xhi - xlo < 1) {
-    /* less than a decade: "nice" values, placed on the logarithmic axis */
-    double vlo = pow(10, xlo), vhi = pow(10, xhi), step = nice_step(vlo, vhi, 6);
+    /* less than a decade: "nice" values, placed on the logarithmic axis, each label clear of the last */
+    double vlo = pow(10, xlo), vhi = pow(10, xhi), step = nice_step(vlo, vhi, 6), last_end = -INFINITY;
     for (double v = ceil(vlo / step) * step; v <= vhi; v += step) {
-      cv_line(cv, PX(log10(v)), T, PX(log10(v)), T + ph, C_GRID, 1, 0);
       snprintf(buf, sizeof buf, "%g", v);
+      double half = (double)strlen(buf) * CHAR_W / 2;
+      if (PX(log10(v)) - half < last_end + CHAR_W) continue;
+      last_end = PX(log10(v)) + half;
+      cv_line(cv, PX(log10(v)), T, PX(log10(v)), T + ph, C_GRID, 1, 0);
       cv_text(cv, PX(log10(v)), T + ph + 8, buf, C_TEXT, 1);
     }
   } else if (c->logx) {
@@ -331,6 +353,8 @@ static void draw(Canvas *cv, const PlotChart *c) {
   cv_text(cv, 8, T - 20, c->ylabel ? c->ylabel : "", C_TEXT, 0);
   cv_text(cv, L + pw / 2, 4, c->title ? c->title : "", C_TEXT, 1);
   size_t longest = 5;
+  Boxes boxes;
+  boxes.n = 0;
   for (int k = 0; k < c->nseries; k++) {
     const PlotSeries *s = &c->series[k];
     Rgb col = palette[k % NPALETTE];
@@ -344,8 +368,10 @@ static void draw(Canvas *cv, const PlotChart *c) {
       cv_rect(cv, x - 3, y - 3, 6, 6, col);
       if (s->labels && s->labels[i]) {
         /* beside the point, on its left when it would leave the plot */
-        int left = x + 6 + (double)strlen(s->labels[i]) * CHAR_W > L + pw;
-        cv_text(cv, left ? x - 6 : x + 6, y - CHAR_H - 2, s->labels[i], col, left ? 2 : 0);
+        double w = (double)strlen(s->labels[i]) * CHAR_W;
+        int left = x + 6 + w > L + pw;
+        double bx = left ? x - 6 - w : x + 6, by = y - CHAR_H - 2;
+        if (box_free(&boxes, bx, by, bx + w, by + CHAR_H)) cv_text(cv, left ? x - 6 : x + 6, by, s->labels[i], col, left ? 2 : 0);
       }
       prev = i;
     }

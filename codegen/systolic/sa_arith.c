@@ -128,13 +128,17 @@ size_t sa_kernel_table_bytes(const SaProduct *pr) {
   return tables_bytes(pr) + (size_t)pr->kblocks_r * 16 * sizeof(int32_t) + 64;
 }
 
-int sa_kernel_layout(SaProduct *pr, const SystolicConfig *c) {
+static void kernel_layout_free(SaProduct *pr) {
   lx_free(pr->kidx);
   lx_free(pr->kw);
   lx_free(pr->kcorr);
   pr->kidx = NULL;
   pr->kw = NULL;
   pr->kcorr = NULL;
+}
+
+int sa_kernel_layout(SaProduct *pr, const SystolicConfig *c) {
+  kernel_layout_free(pr);
   if (pr->may_saturate || c->abits > 8 || pr->max_group > 16 || pr->ngroups == 0 || cpu_kernel() == KERNEL_PORTABLE)
     return 0;
   int E = pr->max_group <= 4 ? 4 : pr->max_group <= 8 ? 8 : 16;
@@ -144,12 +148,7 @@ int sa_kernel_layout(SaProduct *pr, const SystolicConfig *c) {
   pr->kw = lx_malloc(n + 64);
   pr->kcorr = lx_calloc((size_t)R16 * 16, sizeof(int32_t));
   if (!pr->kidx || !pr->kw || !pr->kcorr) {
-    lx_free(pr->kidx);
-    lx_free(pr->kw);
-    lx_free(pr->kcorr);
-    pr->kidx = NULL;
-    pr->kw = NULL;
-    pr->kcorr = NULL;
+    kernel_layout_free(pr);
     return lx_nomem("laying out the systolic kernel");
   }
   pr->kentries = E;

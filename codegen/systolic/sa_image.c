@@ -314,7 +314,9 @@ static int load_file(Reader *r, const Json *files, int k, uint64_t want) {
   char hex[65];
   sha256(r->data[k], r->len[k], d);
   sha256_hex(d, hex);
+#ifndef LSTMC_FUZZING /* the fuzz target's mutations must reach the checks behind this one */
   if (strcmp(hex, sha)) return bad(r, file_names[k], "its SHA-256 is %s, the manifest says %s: the file is not the one described", hex, sha);
+#endif
   return 0;
 }
 

@@ -222,6 +222,21 @@ static void refresh_checksum(const char *dir, const char *file) {
   lx_free(man);
 }
 
+/* Overwrites n bytes of `file` in dir at offset `at`; with `refresh`, updates the manifest's checksum. */
+static void patch(const char *dir, const char *file, long at, const uint8_t *bytes, size_t n, int refresh) {
+  char *data;
+  size_t len;
+  if (read_file(path2(dir, file), &data, &len)) return;
+  if (at >= 0 && (size_t)at + n <= len) memcpy(data + at, bytes, n);
+  FILE *f = fopen(path2(dir, file), "wb");
+  if (f) {
+    fwrite(data, 1, len, f);
+    fclose(f);
+  }
+  lx_free(data);
+  if (refresh) refresh_checksum(dir, file);
+}
+
 /* Changes byte `at` of `file` in a copy of the good images (to `value`, or flips it when value < 0); with
  * `refresh`, updates the manifest's checksum. Returns the copy's folder. */
 static const char *damaged(const char *file, long at, int value, int refresh) {
@@ -231,13 +246,9 @@ static const char *damaged(const char *file, long at, int value, int refresh) {
   char *data;
   size_t n;
   if (read_file(path2(dir, file), &data, &n)) return dir;
-  if (at < 0) at += (long)n;
-  if (at >= 0 && (size_t)at < n) data[at] = (char)(value < 0 ? data[at] ^ 0x5a : value);
-  FILE *f = fopen(path2(dir, file), "wb");
-  fwrite(data, 1, n, f);
-  fclose(f);
+  uint8_t b = at >= 0 && (size_t)at < n ? (uint8_t)(value < 0 ? data[at] ^ 0x5a : value) : 0;
   lx_free(data);
-  if (refresh) refresh_checksum(dir, file);
+  patch(dir, file, at, &b, 1, refresh);
   return dir;
 }
 
@@ -302,14 +313,8 @@ static void test_bad_images(void) {
   expect_bad(damaged("weights.bin", 5, -1, 0), LSTMC_ERR_FORMAT, "weights.bin: its SHA-256 is", "changed byte");
   {
     const char *dir = damaged("scales.bin", 0, -1, 0);
-    char *d;
-    size_t n;
-    read_file(path2(dir, "scales.bin"), &d, &n);
-    FILE *f = fopen(path2(dir, "scales.bin"), "wb");
-    fwrite(d, 1, n - 3, f);
-    fclose(f);
-    lx_free(d);
-    expect_bad(dir, LSTMC_ERR_FORMAT, "scales.bin: the file has", "truncated");
+    if (truncate(path2(dir, "scales.bin"), 5)) perror("truncate");
+    expect_bad(dir, LSTMC_ERR_FORMAT, "scales.bin: the file has 5 bytes", "truncated");
   }
   /* the manifest */
   expect_bad(edited_manifest("{", "["), LSTMC_ERR_FORMAT, "manifest.json: byte", "not JSON");
@@ -357,16 +362,9 @@ static void test_bad_images(void) {
   expect_bad(damaged("routing.bin", 0, 99, 1), LSTMC_ERR_FORMAT, "routes column 99", "column out of range");
   if (pr->group_off[1] - pr->group_off[0] >= 2 && al >= 2) {
     /* swap the first two columns of group 0: out of order */
+    const uint8_t first = (uint8_t)pr->group_cols[0];
     const char *dir = damaged("routing.bin", 0, pr->group_cols[1], 0);
-    char *d;
-    size_t n;
-    read_file(path2(dir, "routing.bin"), &d, &n);
-    d[4] = (char)pr->group_cols[0];
-    FILE *f = fopen(path2(dir, "routing.bin"), "wb");
-    fwrite(d, 1, n, f);
-    fclose(f);
-    lx_free(d);
-    refresh_checksum(dir, "routing.bin");
+    patch(dir, "routing.bin", 4, &first, 1, 1);
     expect_bad(dir, LSTMC_ERR_FORMAT, "ascending, are expected", "out of order");
   }
   /* row 1's first column = row 0's: one column in two groups */
@@ -383,16 +381,9 @@ static void test_bad_images(void) {
   /* floats */
   {
     /* value 0 of the embedding becomes a NaN: bytes 2 and 3 (little-endian) 0xff, 0x7f */
+    static const uint8_t nan_hi[2] = {0xff, 0x7f};
     const char *dir = damaged("embedding.bin", 3, 0x7f, 0);
-    char *d;
-    size_t n;
-    read_file(path2(dir, "embedding.bin"), &d, &n);
-    d[2] = (char)0xff;
-    FILE *f = fopen(path2(dir, "embedding.bin"), "wb");
-    fwrite(d, 1, n, f);
-    fclose(f);
-    lx_free(d);
-    refresh_checksum(dir, "embedding.bin");
+    patch(dir, "embedding.bin", 2, nan_hi, 2, 1);
     expect_bad(dir, LSTMC_ERR_FORMAT, "the embedding: value 0 is not finite", "NaN embedding");
   }
   expect_bad(damaged("gates.bin", 0, 0x12, 1), LSTMC_ERR_FORMAT, "gates.bin: entry 0 of the sigmoid table", "gate table");
