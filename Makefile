@@ -30,7 +30,8 @@ test-asan:
 	cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		ctest --output-on-failure -j $(JOBS)
 
-# libFuzzer targets for the spec parser, pipeline text, safetensors/weights and checkpoints (FUZZ_SECONDS each, default 60).
+# libFuzzer targets for the spec parser, pipeline text, safetensors/weights, checkpoints and the IR text
+# (FUZZ_SECONDS each, default 60).
 fuzz:
 	@tools/deps.sh fuzz
 	@tools/fuzz.sh

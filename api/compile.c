@@ -57,7 +57,7 @@ int lstmc_model_compile(const lstmc_model *m, const lstmc_compile_opts *o) {
   co.out_path = o->output;
   co.header_path = o->header;
   co.prefix = prefix;
-  co.spec_name = m->spec->path;
+  co.spec_name = m->g->spec_file; /* the spec's path, or the IR file's */
   if ((st = cpu_target_named(o->cpu ? o->cpu : "native", o->features, &co.target))) return st;
   double t0 = now_seconds();
   if ((st = cpu_compile(m->g, &co))) return st;

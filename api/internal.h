@@ -6,7 +6,7 @@
 #include "runtime/exec.h"
 
 struct lstmc_model {
-  Spec *spec;
+  Spec *spec; /* NULL for a model read from IR text (api/ir_text.c) */
   Graph *g;
 };
 

@@ -91,7 +91,7 @@ int lstmc_model_init_weights(lstmc_model *m, const char *vocab_text_path, uint64
     st = vocab_build(m->g->vocab_kind, text, len, vocab_text_path, &v);
     lx_free(text);
     if (st) return st;
-    if (m->spec->vocab_size > 0 && v->n != m->spec->vocab_size) {
+    if (m->spec && m->spec->vocab_size > 0 && v->n != m->spec->vocab_size) {
       int64_t n = v->n;
       vocab_free(v);
       return lx_fail(LSTMC_ERR_DATA, "%s: the text has %lld distinct tokens but the spec says 'vocab %s %lld'",
@@ -116,16 +116,16 @@ int lstmc_model_apply_passes(lstmc_model *m, const char *pipeline, const lstmc_p
   Graph *g = m->g;
   Diag d;
   diag_init(&d, stderr);
-  diag_add_source(&d, m->spec->path, m->spec->text, m->spec->text_len);
+  if (m->spec) diag_add_source(&d, m->spec->path, m->spec->text, m->spec->text_len);
   PipelineOptions po = {opts->verify_each, opts->print_after, opts->print_after_all, opts->stats, opts->time_passes,
-                        stderr, opts->training};
+                        stderr, opts->training, opts->print_inline};
   StrBuf text;
   sb_init(&text);
   int st;
   if (pipeline) {
     st = pipeline_run_text(g, pipeline, opts->source ? opts->source : "pipeline", &po, &d, &text);
-  } else if (!m->spec->passes) {
-    return 0;
+  } else if (!m->spec || !m->spec->passes) {
+    return 0; /* a model read from IR text has no spec, and so no default pipeline */
   } else {
     pipeline_to_text(m->spec->passes, &text);
     if (g->pipeline) {

@@ -37,7 +37,8 @@ int lower_spec(const Spec *spec, int64_t vocab_size, Graph **out) {
       n.in_dim = V;
       n.out_dim = dim = l->size;
       n.p = l->dropout;
-      if ((n.w[W_EMBED] = embed_slot = graph_add_slot(g, "encoder.weight", 2, V, l->size)) < 0) goto fail;
+      graph_weight_name(OP_EMBED, 0, W_EMBED, name, sizeof name);
+      if ((n.w[W_EMBED] = embed_slot = graph_add_slot(g, name, 2, V, l->size)) < 0) goto fail;
       break;
     case SPEC_DROPOUT:
       n.op = OP_DROPOUT;
@@ -51,14 +52,10 @@ int lower_spec(const Spec *spec, int64_t vocab_size, Graph **out) {
       n.layer = lstm_index;
       n.weight_drop = l->weight_drop;
       int64_t H = l->size;
-      snprintf(name, sizeof name, "rnns.%d.weight_ih_l0", lstm_index);
-      if ((n.w[W_IH] = graph_add_slot(g, name, 2, 4 * H, dim)) < 0) goto fail;
-      snprintf(name, sizeof name, "rnns.%d.weight_hh_l0", lstm_index);
-      if ((n.w[W_HH] = graph_add_slot(g, name, 2, 4 * H, H)) < 0) goto fail;
-      snprintf(name, sizeof name, "rnns.%d.bias_ih_l0", lstm_index);
-      if ((n.w[B_IH] = graph_add_slot(g, name, 1, 4 * H, 1)) < 0) goto fail;
-      snprintf(name, sizeof name, "rnns.%d.bias_hh_l0", lstm_index);
-      if ((n.w[B_HH] = graph_add_slot(g, name, 1, 4 * H, 1)) < 0) goto fail;
+      for (int k = W_IH; k <= B_HH; k++) { /* W_ih [4H, I], W_hh [4H, H], b_ih and b_hh [4H] */
+        graph_weight_name(OP_LSTM, lstm_index, k, name, sizeof name);
+        if ((n.w[k] = graph_add_slot(g, name, k <= W_HH ? 2 : 1, 4 * H, k == W_IH ? dim : H)) < 0) goto fail;
+      }
       lstm_index++;
       dim = H;
       break;
@@ -68,9 +65,11 @@ int lower_spec(const Spec *spec, int64_t vocab_size, Graph **out) {
       n.in_dim = dim;
       n.out_dim = V;
       n.tied = l->tied;
+      graph_weight_name(OP_DECODER, 0, W_DEC, name, sizeof name);
       if (l->tied) n.w[W_DEC] = embed_slot;
-      else if ((n.w[W_DEC] = graph_add_slot(g, "decoder.weight", 2, V, dim)) < 0) goto fail;
-      if ((n.w[B_DEC] = graph_add_slot(g, "decoder.bias", 1, V, 1)) < 0) goto fail;
+      else if ((n.w[W_DEC] = graph_add_slot(g, name, 2, V, dim)) < 0) goto fail;
+      graph_weight_name(OP_DECODER, 0, B_DEC, name, sizeof name);
+      if ((n.w[B_DEC] = graph_add_slot(g, name, 1, V, 1)) < 0) goto fail;
       dim = V;
       break;
     default: LX_BUG("unknown spec layer");

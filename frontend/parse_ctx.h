@@ -1,10 +1,9 @@
 /* State shared by the reentrant lexer and parser of one parse (Flex's yyextra, Bison's %param). */
 #ifndef LSTMC_FRONTEND_PARSE_CTX_H
 #define LSTMC_FRONTEND_PARSE_CTX_H
-#include <setjmp.h>
-
 #include "frontend/ast.h"
 #include "frontend/diag.h"
+#include "frontend/scan_alloc.h"
 
 typedef struct ParseCtx {
   Arena *arena;
@@ -16,11 +15,7 @@ typedef struct ParseCtx {
   const char *last_text;
   SrcLoc braces[64];  /* open '{' (innermost last), for "not closed" messages */
   int nbraces;
-  /* Flex's own allocations, so that an allocation failure can unwind with longjmp (flex would exit) and
-   * free them all. */
-  void *scanner_allocs[16];
-  int nscanner_allocs;
-  jmp_buf *oom;
+  ScanAllocs allocs; /* Flex's own blocks (frontend/scan_alloc.h) */
   AstStmt *stmts;     /* results */
   AstPipeline *pipeline;
 } ParseCtx;

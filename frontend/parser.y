@@ -231,7 +231,7 @@ static int run_parser(ParseCtx *ctx, const char *text, size_t len) {
     return LSTMC_ERR_PARSE;
   }
   jmp_buf oom;
-  ctx->oom = &oom;
+  ctx->allocs.oom = &oom;
   if (setjmp(oom)) return lx_nomem("parsing"); /* the lexer freed its blocks (lexer.l) */
   yyscan_t scanner;
   if (yylex_init_extra(ctx, &scanner)) return lx_nomem("starting the lexer");

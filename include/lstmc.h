@@ -91,6 +91,7 @@ typedef struct lstmc_pass_opts {
   int training;            /* a training graph: weight-drop keeps the DropConnect */
   int verbose;             /* say on stderr when the spec's pipeline is not applied again */
   const char *source;      /* the name of the pipeline text in messages (NULL: "pipeline"); the CLI says "--passes" */
+  int64_t print_inline;    /* printed IR writes the values of tensors of at most this many weights (0: summaries) */
 } lstmc_pass_opts;
 
 /* Runs a pass pipeline over the model's loaded weights. `pipeline` is text such as
@@ -113,6 +114,24 @@ int lstmc_passes_list(char **text);
  * array of array_rows × array_cols cells (cost model in docs/passes.md); text or one JSON object.
  * *text is allocated; release with lstmc_free. */
 int lstmc_model_report(const lstmc_model *m, int array_rows, int array_cols, int json, char **text);
+
+/* ---- the IR's text form (docs/ir.md) -------------------------------------------------------------------
+ * What `lstmc ir` prints reads back: a model's nodes and weights, with the values of small tensors written
+ * out and larger ones in a safetensors file beside the text. `lstmc opt` runs passes on it. */
+
+/* Reads a model from IR text. Diagnostics (every error, with file:line:col, the source line and a caret) go
+ * to stderr; lstmc_errmsg() gives the first. The graph is verified. External tensors are read from the
+ * safetensors file the text's `weights` line names (relative to the text's folder). The model has no spec:
+ * lstmc_model_apply_passes with a NULL pipeline runs nothing. On failure *out is NULL. */
+int lstmc_model_load_ir(const char *ir_path, lstmc_model **out);
+/* The IR as text, with the values of every tensor of at most inline_max weights written out (the others as
+ * summaries, which do not read back); inline_max 0 gives lstmc_model_ir's text. Release *text with
+ * lstmc_free. */
+int lstmc_model_ir_text(const lstmc_model *m, int64_t inline_max, char **text);
+/* Writes the IR text to path, atomically: tensors of at most inline_max weights inline, the others in a
+ * safetensors file beside it (NAME.ir → NAME.safetensors; written only when needed). lstmc_model_load_ir
+ * reads both back exactly. */
+int lstmc_model_write_ir(const lstmc_model *m, const char *path, int64_t inline_max);
 
 /* Releases memory that lstmc allocated for the caller. Accepts NULL. */
 void lstmc_free(void *p);

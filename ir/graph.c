@@ -1,6 +1,7 @@
 /* Graph construction, copying and queries. */
 #include "ir/graph.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "ir/vocab.h"
@@ -98,6 +99,16 @@ int graph_find_slot(const Graph *g, const char *name) {
   for (int i = 0; i < g->nslots; i++)
     if (!strcmp(g->slots[i].name, name)) return i;
   return -1;
+}
+
+void graph_weight_name(int op, int layer, int role, char *buf, size_t n) {
+  static const char *const lstm_roles[4] = {"weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"};
+  switch (op) {
+  case OP_EMBED: snprintf(buf, n, "encoder.weight"); break;
+  case OP_LSTM: snprintf(buf, n, "rnns.%d.%s", layer, role >= 0 && role < 4 ? lstm_roles[role] : "?"); break;
+  case OP_DECODER: snprintf(buf, n, role == B_DEC ? "decoder.bias" : "decoder.weight"); break;
+  default: snprintf(buf, n, "?"); break;
+  }
 }
 
 void graph_set_vocab_size(Graph *g, int64_t v) {

@@ -75,6 +75,9 @@ int graph_add_node(Graph *g, const Node *n);
 /* Appends a weight slot; returns its index or -1 on OOM. */
 int graph_add_slot(Graph *g, const char *name, int ndim, int64_t rows, int64_t cols);
 int graph_find_slot(const Graph *g, const char *name);
+/* The PyTorch name of weight `role` (W_EMBED, W_IH … B_HH, W_DEC, B_DEC) of a node of kind op, lstm layer
+ * `layer` (encoder.weight, rnns.{l}.weight_ih_l0, …, decoder.weight, decoder.bias), into buf. */
+void graph_weight_name(int op, int layer, int role, char *buf, size_t n);
 /* Sets the vocabulary size and fixes the shapes that depend on it. */
 void graph_set_vocab_size(Graph *g, int64_t v);
 /* Replaces the recorded pipeline (copied; NULL clears it). 0 or LSTMC_ERR_NOMEM. */
@@ -88,11 +91,18 @@ int graph_num_lstm(const Graph *g);
  * *per_vocab receives the count per vocabulary entry and *fixed the rest. */
 int64_t graph_param_count(const Graph *g, int64_t *fixed, int64_t *per_vocab);
 
-/* Stable text form of the graph (print.c). With weights, each tensor line says its format, nonzeros and
- * bytes. Returns 0, or LSTMC_ERR_NOMEM. */
+/* Stable text form of the graph (print.c) as a summary: with weights, each tensor line says its format,
+ * nonzeros and bytes, without the values (ir/text.h writes them too). Returns 0, or LSTMC_ERR_NOMEM. */
 int graph_print(const Graph *g, StrBuf *out);
 /* Checks shapes, attributes, slot/tensor agreement and every tensor's layout invariants (verify.c).
  * Returns 0 or a status with a message naming the node or tensor. */
 int graph_verify(const Graph *g);
+/* The node or weight slot a failed verification is about (-1 when none), so that a reader of the text form
+ * can point at its line. */
+typedef struct GraphPlace {
+  int node, slot;
+} GraphPlace;
+/* graph_verify, also saying in *where (may be NULL) what the problem is about. */
+int graph_verify_at(const Graph *g, GraphPlace *where);
 
 #endif

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "frontend/spec.h"
+#include "ir/text.h"
 #include "passes/passes.h"
 #include "support/alloc.h"
 #include "support/clock.h"
@@ -365,7 +366,8 @@ int pipeline_run(Graph *g, const AstPipeline *p, const PipelineOptions *o, Diag 
       StrBuf sb;
       sb_init(&sb);
       fprintf(out, "; IR after pass %d (%s)\n", index, name);
-      if ((st = graph_print(g, &sb))) st = lx_nomem("printing the IR");
+      IrPrintOptions po = {o->print_inline, NULL};
+      if ((st = graph_print_text(g, &po, &sb))) st = lx_nomem("printing the IR");
       else fputs(sb_cstr(&sb), out);
       sb_free(&sb);
     }

@@ -6,6 +6,7 @@
  * statistics on request. */
 #ifndef LSTMC_PASSES_PIPELINE_H
 #define LSTMC_PASSES_PIPELINE_H
+#include <stdint.h>
 #include <stdio.h>
 
 #include "frontend/ast.h"
@@ -21,6 +22,7 @@ typedef struct PipelineOptions {
   int time_passes;
   FILE *out;               /* where printing, statistics and timings go (NULL: stderr) */
   int training;            /* the graph is being trained: weight-drop stays (as a training-time mask) */
+  int64_t print_inline;    /* printing writes the values of tensors of at most this many weights (ir/text.h) */
 } PipelineOptions;
 
 /* Checks pass names and options of a parsed pipeline against the registry; reports every problem through

@@ -4,7 +4,9 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "support/alloc.h"
 #include "support/err.h"
@@ -55,6 +57,40 @@ int read_file(const char *path, char **data, size_t *len) {
   *data = buf;
   *len = n;
   return 0;
+}
+
+int write_file_atomic(const char *path, const void *data, size_t len) {
+  size_t n = strlen(path) + 32;
+  char *tmp = lx_malloc(n);
+  if (!tmp) return lx_nomem("writing a file");
+  snprintf(tmp, n, "%s.tmp.%ld", path, (long)getpid());
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+  if (fd < 0) {
+    int st = lx_fail(LSTMC_ERR_IO, "cannot create '%s': %s", path, strerror(errno));
+    lx_free(tmp);
+    return st;
+  }
+  const char *p = data, *step = "write";
+  int ok = 1;
+  while (ok && len > 0) {
+    ssize_t w = write(fd, p, len);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) ok = 0;
+    else {
+      p += w;
+      len -= (size_t)w;
+    }
+  }
+  if (ok && !(ok = fsync(fd) == 0)) step = "sync";
+  if (close(fd) != 0 && ok) {
+    ok = 0;
+    step = "close";
+  }
+  if (ok && !(ok = rename(tmp, path) == 0)) step = "rename";
+  int e = errno;
+  if (!ok) unlink(tmp);
+  lx_free(tmp);
+  return ok ? 0 : lx_fail(LSTMC_ERR_IO, "cannot write '%s': %s failed: %s", path, step, strerror(e ? e : EIO));
 }
 
 int edit_distance(const char *a, const char *b) {

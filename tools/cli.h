@@ -69,6 +69,12 @@ int open_model(const Args *a, int need_weights, lstmc_model **m);
 /* Applies --passes (or the spec's pipeline) with the flags above; the API reports failures on stderr.
  * Returns an exit status. */
 int apply_passes(const Args *a, lstmc_model *m);
+/* The same, with --print-after output writing the values of tensors of at most print_inline weights. */
+int apply_passes_inline(const Args *a, lstmc_model *m, int64_t print_inline);
+
+/* IR text written to a file (and by `opt`) holds the values of tensors up to this many weights; larger
+ * ones go to the safetensors file beside it (docs/ir.md). */
+#define IR_INLINE_DEFAULT 4096
 
 /* Parses an array size "ROWSxCOLS" (each in [1, 65536]); prints a usage error naming cmd and returns 2. */
 int parse_array(const char *cmd, const char *text, int *rows, int *cols);

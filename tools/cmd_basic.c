@@ -36,25 +36,35 @@ int cmd_check(Args *a) {
 }
 
 const OptSpec ir_opts[] = {{"weights", 1, "load weights (formats and sizes are printed)"},
-                           {"o", 1, "write the weights after the pipeline (.safetensors)"},
+                           {"o", 1, "write the weights after the pipeline (.safetensors), or the IR text with them (.ir)"},
+                           {"inline", 1, "print the values of tensors of at most N weights (default 0; in an .ir file 4096)"},
                            PASS_OPTSPECS,
                            {0}};
 
+static int ends_with(const char *s, const char *tail) {
+  size_t n = strlen(s), k = strlen(tail);
+  return n >= k && !strcmp(s + n - k, tail);
+}
+
 int cmd_ir(Args *a) {
-  if (!arg_str(a, "weights") && (arg_str(a, "passes") || arg_str(a, "o")))
+  const char *o = arg_str(a, "o");
+  int to_ir = o && ends_with(o, ".ir");
+  if (!arg_str(a, "weights") && (arg_str(a, "passes") || (o && !to_ir)))
     return usage_error("ir: --passes and -o need --weights");
-  lstmc_model *m;
-  int rc = open_model(a, 0, &m);
+  long long inline_max;
+  int rc = arg_int(a, "inline", 0, 0, LLONG_MAX, &inline_max);
   if (rc) return rc;
+  lstmc_model *m;
+  if ((rc = open_model(a, 0, &m))) return rc;
   /* the pipeline runs on weights: without them the spec's is only printed */
-  if (arg_str(a, "weights") && (rc = apply_passes(a, m))) {
+  if (arg_str(a, "weights") && (rc = apply_passes_inline(a, m, inline_max))) {
     lstmc_model_free(m);
     return rc;
   }
-  const char *o = arg_str(a, "o");
   char *text;
-  int st = lstmc_model_ir(m, &text);
-  if (!st && o) st = lstmc_model_save_weights(m, o);
+  int st = lstmc_model_ir_text(m, inline_max, &text);
+  if (!st && to_ir) st = lstmc_model_write_ir(m, o, arg_str(a, "inline") ? inline_max : IR_INLINE_DEFAULT);
+  else if (!st && o) st = lstmc_model_save_weights(m, o);
   if (st) {
     lstmc_free(text);
     lstmc_model_free(m);

@@ -5,8 +5,11 @@
 
 #include "tools/cli.h"
 
-int apply_passes(const Args *a, lstmc_model *m) {
+int apply_passes(const Args *a, lstmc_model *m) { return apply_passes_inline(a, m, 0); }
+
+int apply_passes_inline(const Args *a, lstmc_model *m, int64_t print_inline) {
   lstmc_pass_opts po = {0};
+  po.print_inline = print_inline;
   po.stats = arg_flag(a, "stats");
   po.time_passes = arg_flag(a, "time-passes");
   po.verify_each = arg_flag(a, "verify-each");

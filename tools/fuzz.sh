@@ -2,8 +2,9 @@
 # Builds the libFuzzer targets (fuzz/) with clang + ASan + UBSan and runs each for FUZZ_SECONDS (default 60).
 # Seed corpora come from the repository: examples and golden diagnostics for the spec target, pipelines
 # from specs and tests for the pipeline target, weights files for the safetensors target, checkpoints of
-# fuzz/checkpoint.lstm trained by this script for the checkpoint target, systolic images compiled by this
-# script (as tar archives) for the systolic_images target. Any input that
+# fuzz/checkpoint.lstm trained by this script for the checkpoint target, the IR files of the tests and their
+# models after pipelines for the ir target, systolic images compiled by this script (as tar archives) for the
+# systolic_images target. Any input that
 # crashes is kept in build-fuzz/crashes/ and fails the run; add it to tests/bad/fuzz/ as a regression test.
 set -euo pipefail
 seconds=${FUZZ_SECONDS:-60}
@@ -13,7 +14,7 @@ if [ ! -f $build/CMakeCache.txt ]; then
 fi
 cmake --build $build -j "$(nproc)" >/dev/null
 corpus=$build/corpus
-mkdir -p $corpus/spec $corpus/pipeline $corpus/safetensors $corpus/checkpoint $build/crashes
+mkdir -p $corpus/spec $corpus/pipeline $corpus/safetensors $corpus/checkpoint $corpus/ir $build/crashes
 cp examples/*.lstm tests/parse/*.lstm tests/golden/*/model.lstm $corpus/spec/ 2>/dev/null || true
 find tests -name '*.lstm' -path '*bad*' -exec cp {} $corpus/spec/ \; 2>/dev/null || true
 grep -ho 'passes "[^"]*"' examples/*.lstm | sed 's/^passes "//; s/"$//' | while read -r p; do
@@ -32,6 +33,14 @@ done
 cp tests/bad/ckpt/*.safetensors $corpus/checkpoint/
 find tests/golden -name '*.safetensors' -size -200k -exec cp {} $corpus/safetensors/ \;
 find tests -path '*bad*' -name '*.safetensors' -exec cp {} $corpus/safetensors/ \; 2>/dev/null || true
+# IR text: the tests' files (hand-written tensors, malformed ones) and the examples, and one of the tests'
+# small models after pipelines that make masked, packed and quantized tensors (small seeds keep it fast)
+cp tests/passes/*.test tests/passes/inputs/*.ir tests/ir/*.test tests/ir/*.ir $corpus/ir/ 2>/dev/null || true
+for p in 'prune{sparsity=0.5},quantize{bits=4}' 'column-combine{alpha=4},conflict-prune,quantize{bits=8}' \
+         'prune{sparsity=0.6},column-combine{alpha=4},conflict-prune,quantize{bits=1}' 'quantize{bits=2}'; do
+  $build/lstmc opt tests/passes/column_combine.test --passes "$p" \
+    > "$corpus/ir/passes-$(printf '%s' "$p" | md5sum | cut -c1-12).ir" 2>/dev/null
+done
 # systolic images of a small model (several arrays, gate units, loading modes), each packed as a tar archive
 mkdir -p $corpus/systolic_images
 "$build/lstmc" init tests/systolic/golden/tied.lstm --seed 2 -o $build/sys-seed.st 2>/dev/null
@@ -44,7 +53,7 @@ for settings in "--array 4x4 --gates pwl:8" "--array 8x8 --load double" "--array
   i=$((i+1))
 done
 status=0
-for target in spec pipeline safetensors checkpoint systolic_images; do
+for target in spec pipeline safetensors checkpoint ir systolic_images; do
   bin=$build/fuzz/fuzz_$target
   [ -x "$bin" ] || continue
   echo "fuzz_$target: ${seconds}s"

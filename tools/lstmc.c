@@ -1,7 +1,8 @@
 /* lstmc — the command-line driver, a thin layer over the public API (include/lstmc.h).
  *
  *   lstmc check SPEC [--weights W]
- *   lstmc ir SPEC [--weights W]
+ *   lstmc ir SPEC [--weights W] [-o OUT.safetensors|OUT.ir] [--inline N]
+ *   lstmc opt FILE.ir [--passes P] [--inline N] [-o OUT.ir|OUT.safetensors]
  *   lstmc init SPEC [--vocab-from TEXT] [--seed S] -o W.safetensors
  *   lstmc eval SPEC --weights W --data TEXT [--target ref|cpu|cuda] [--json]
  *   lstmc generate SPEC --weights W [--prime STR] [--length N] [--temperature T] [--top-k K] [--seed S]
@@ -24,6 +25,7 @@
 #define COMMAND(name) extern const OptSpec name##_opts[]; int cmd_##name(Args *a);
 COMMAND(check)
 COMMAND(ir)
+COMMAND(opt)
 COMMAND(init)
 COMMAND(eval)
 COMMAND(generate)
@@ -38,8 +40,11 @@ COMMAND(sweep)
 
 static const Command commands[] = {
     {"check", "lstmc check SPEC [--weights W]", "parse and check a spec; print a summary", 1, check_opts, cmd_check},
-    {"ir", "lstmc ir SPEC [--weights W [--passes P] [-o OUT.safetensors]]",
-     "print the IR (after the pipeline); -o writes the transformed weights", 1, ir_opts, cmd_ir},
+    {"ir", "lstmc ir SPEC [--weights W [--passes P]] [--inline N] [-o OUT.safetensors|OUT.ir]",
+     "print the IR (after the pipeline); -o writes the transformed weights, or the IR text with them", 1, ir_opts,
+     cmd_ir},
+    {"opt", "lstmc opt FILE.ir [--passes P] [--print-after NAME] [--print-after-all] [--stats] [--inline N] [-o OUT]",
+     "run passes on IR text and print the result (lstmc's mlir-opt)", 1, opt_opts, cmd_opt},
     {"init", "lstmc init SPEC [--vocab-from TEXT] [--seed S] -o W.safetensors", "random PyTorch-style weights", 1,
      init_opts, cmd_init},
     {"eval", "lstmc eval SPEC --weights W --data TEXT [--passes P] [--stats] [--target ref|cpu|cuda|systolic] [--json]",

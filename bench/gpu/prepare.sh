@@ -7,7 +7,8 @@ cd "$(dirname "$0")/../.."
 cmake -S . -B build -G Ninja >/dev/null
 ninja -C build -j2 lstmc >/dev/null
 mkdir -p .gpu/generated
-cp build/generated/parser.c build/generated/parser.h build/generated/lexer.c .gpu/generated/
+cp build/generated/parser.c build/generated/parser.h build/generated/lexer.c build/generated/ir_parser.c \
+   build/generated/ir_parser.h build/generated/ir_lexer.c .gpu/generated/
 exclude=$(git rev-parse --git-path info/exclude)
 mkdir -p "$(dirname "$exclude")"
 grep -qx '/.gpu/' "$exclude" 2>/dev/null || echo '/.gpu/' >>"$exclude"
