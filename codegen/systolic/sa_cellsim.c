@@ -100,12 +100,25 @@ static void load_row(Sim *s, int64_t gid, int64_t k, int64_t rt, int64_t *tag, i
   }
 }
 
-static int cmp_by(const void *a, const void *b, const int64_t *key) {
-  int64_t x = key[*(const int64_t *)a], y = key[*(const int64_t *)b];
-  return x < y ? -1 : x > y;
+/* Tiles ordered by the time of one of their events (ties by tile). */
+typedef struct Keyed {
+  int64_t key, tile;
+} Keyed;
+
+static int cmp_keyed(const void *a, const void *b) {
+  const Keyed *x = a, *y = b;
+  return x->key != y->key ? (x->key < y->key ? -1 : 1) : (x->tile > y->tile) - (x->tile < y->tile);
 }
-static const int64_t *sort_key;
-static int cmp_key(const void *a, const void *b) { return cmp_by(a, b, sort_key); }
+
+/* order[i] = the tile with the i-th smallest key(tile); keys is scratch of n. */
+static void sort_tiles(const SaTileTime *tt, int64_t n, int field, Keyed *keys, int64_t *order) {
+  for (int64_t g = 0; g < n; g++) {
+    keys[g].key = field == 0 ? tt[g].start : field == 1 ? tt[g].load : tt[g].swap;
+    keys[g].tile = g;
+  }
+  qsort(keys, (size_t)n, sizeof *keys, cmp_keyed);
+  for (int64_t g = 0; g < n; g++) order[g] = keys[g].tile;
+}
 
 static void sim_free(Sim *s) {
   void *bufs[] = {s->wtag, s->stag, s->xtag, s->ptag, s->wlev, s->slev, s->wsel, s->ssel, s->xvec, s->pvec,
@@ -154,7 +167,8 @@ int sa_cellsim_run(const SaProgram *p, int64_t streams, int ntokens, const SaTil
   s.last_write = lx_calloc(np + 1, sizeof(int64_t));
   res->done = lx_calloc(np + 1, sizeof(int64_t));
   int64_t *by_start = lx_malloc((size_t)(total + 1) * sizeof(int64_t)), *by_load = lx_malloc((size_t)(total + 1) * sizeof(int64_t)),
-          *by_swap = lx_malloc((size_t)(total + 1) * sizeof(int64_t)), *keys = lx_malloc((size_t)(3 * total + 1) * sizeof(int64_t));
+          *by_swap = lx_malloc((size_t)(total + 1) * sizeof(int64_t));
+  Keyed *keys = lx_malloc((size_t)(total + 1) * sizeof(Keyed));
   int ok = s.wtag && s.stag && s.xtag && s.ptag && s.xtag2 && s.ptag2 && s.wlev && s.slev && s.wsel && s.ssel &&
            s.xvec && s.pvec && s.xvec2 && s.pvec2 && s.xval && s.xval2 && s.psum && s.psum2 && s.pending &&
            s.last_write && res->done && by_start && by_load && by_swap && keys;
@@ -181,18 +195,9 @@ int sa_cellsim_run(const SaProgram *p, int64_t streams, int ntokens, const SaTil
       memset(jb->acc, 0, (size_t)(s.n * pr->rows) * sizeof(int64_t));
       s.pending[t * p->nproducts + i] = pr->ntiles ? s.n * pr->rows * pr->row_blocks : 0;
     }
-  for (int64_t g = 0; g < total; g++) {
-    by_start[g] = by_load[g] = by_swap[g] = g;
-    keys[g] = tt[g].start;
-    keys[total + g] = tt[g].load;
-    keys[2 * total + g] = tt[g].swap;
-  }
-  sort_key = keys;
-  qsort(by_start, (size_t)total, sizeof(int64_t), cmp_key);
-  sort_key = keys + total;
-  qsort(by_load, (size_t)total, sizeof(int64_t), cmp_key);
-  sort_key = keys + 2 * total;
-  qsort(by_swap, (size_t)total, sizeof(int64_t), cmp_key);
+  sort_tiles(tt, total, 0, keys, by_start);
+  sort_tiles(tt, total, 1, keys, by_load);
+  sort_tiles(tt, total, 2, keys, by_swap);
 
   int64_t A = s.A, B = s.B, al = s.alpha, n = s.n;
   int64_t next_feed = 0, feed_lo = 0, next_load = 0, next_swap = 0, drained = 0, expect = 0, lastw = -1;
