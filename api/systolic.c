@@ -22,30 +22,25 @@ static const char *bare_message(void) {
   return strncmp(m, "systolic: ", 10) ? m : m + 10;
 }
 
-/* Applies the spec's settings (those it gives) to c. The gate unit's kind and count become "lut:16". */
-static int apply_spec(const SpecSystolic *y, SystolicConfig *c, int only) {
-  /* `only` ≥ 0 applies that one setting (for checking it with its place), −1 all of them */
+/* The spec's settings as call options (`only` ≥ 0: that one setting, for checking it with its place; −1: all
+ * of them). The gate unit's kind and count become text ("lut:16") in gates[48]. */
+static void spec_opts(const SpecSystolic *y, int only, lstmc_systolic_opts *o, char *gates) {
+  lstmc_systolic_opts_init(o);
 #define WANT(k) (only < 0 || only == (k))
-  if (WANT(0) && y->rows >= 0) c->rows = (int)y->rows, c->cols = (int)y->cols;
-  if (WANT(1) && y->alpha >= 0) c->alpha = (int)y->alpha;
-  if (WANT(2) && y->wbits >= 0) c->wbits = (int)y->wbits;
-  if (WANT(3) && y->abits >= 0) c->abits = (int)y->abits;
-  if (WANT(4) && y->accbits >= 0) c->accbits = (int)y->accbits;
+  if (WANT(0) && y->rows >= 0) o->rows = (int)y->rows, o->cols = (int)y->cols;
+  if (WANT(1) && y->alpha >= 0) o->alpha = (int)y->alpha;
+  if (WANT(2) && y->wbits >= 0) o->wbits = (int)y->wbits;
+  if (WANT(3) && y->abits >= 0) o->abits = (int)y->abits;
+  if (WANT(4) && y->accbits >= 0) o->accbits = (int)y->accbits;
   if (WANT(5) && y->gates) {
-    char text[48];
-    if (!strcmp(y->gates, "exact")) snprintf(text, sizeof text, "exact");
-    else snprintf(text, sizeof text, "%s:%lld", y->gates, (long long)y->gate_n);
-    int st = sa_gates_parse(text, &c->gates, &c->gate_n);
-    if (st) return st;
+    if (!strcmp(y->gates, "exact")) snprintf(gates, 48, "exact");
+    else snprintf(gates, 48, "%s:%lld", y->gates, (long long)y->gate_n);
+    o->gates = gates;
   }
-  if (WANT(6) && y->load) {
-    int st = sa_load_parse(y->load, &c->load);
-    if (st) return st;
-  }
-  if (WANT(7) && y->resident >= 0) c->resident = y->resident;
-  if (WANT(8) && y->gate_latency >= 0) c->gate_latency = y->gate_latency;
+  if (WANT(6) && y->load) o->load = y->load;
+  if (WANT(7) && y->resident >= 0) o->resident = y->resident;
+  if (WANT(8) && y->gate_latency >= 0) o->gate_latency = y->gate_latency;
 #undef WANT
-  return 0;
 }
 
 int api_systolic_check_spec(const Spec *sp, Diag *d) {
@@ -57,8 +52,11 @@ int api_systolic_check_spec(const Spec *sp, Diag *d) {
   for (int k = 0; k < 9; k++) {
     if (!locs[k].file) continue; /* not given */
     SystolicConfig c;
+    lstmc_systolic_opts o;
+    char gates[48];
     sa_config_default(&c);
-    int st = apply_spec(y, &c, k);
+    spec_opts(y, k, &o, gates);
+    int st = sa_config_apply(&c, &o);
     if (!st) st = sa_config_check(&c);
     if (st) {
       diag_error(d, locs[k], "%s", bare_message());
@@ -69,25 +67,13 @@ int api_systolic_check_spec(const Spec *sp, Diag *d) {
 }
 
 int api_systolic_config(const lstmc_model *m, const lstmc_systolic_opts *o, SystolicConfig *c) {
+  lstmc_systolic_opts from_spec;
+  char gates[48];
   sa_config_default(c);
-  int st = apply_spec(&m->spec->systolic, c, -1);
-  if (st) return st;
-  if (o) {
-    if (o->rows > 0) c->rows = o->rows;
-    if (o->cols > 0) c->cols = o->cols;
-    if (o->alpha > 0) c->alpha = o->alpha;
-    if (o->wbits > 0) c->wbits = o->wbits;
-    if (o->abits > 0) c->abits = o->abits;
-    if (o->accbits > 0) c->accbits = o->accbits;
-    if (o->gates && (st = sa_gates_parse(o->gates, &c->gates, &c->gate_n))) return st;
-    if (o->load && (st = sa_load_parse(o->load, &c->load))) return st;
-    if (o->resident >= 0) c->resident = o->resident;
-    if (o->gate_latency >= 0) c->gate_latency = o->gate_latency;
-    if (o->rows < 0 || o->cols < 0 || o->alpha < 0 || o->wbits < 0 || o->abits < 0 || o->accbits < 0)
-      return lx_fail(LSTMC_ERR_USAGE, "systolic: negative array settings");
-    c->cell_sim = o->cell_sim != 0;
-  }
-  return sa_config_check(c);
+  spec_opts(&m->spec->systolic, -1, &from_spec, gates);
+  int st = sa_config_apply(c, &from_spec);
+  if (!st && o) st = sa_config_apply(c, o);
+  return st ? st : sa_config_check(c);
 }
 
 /* ---- sessions ------------------------------------------------------------------------------------------ */

@@ -509,7 +509,9 @@ static void check_systolic(Sem *s, const AstStmt *blk) {
       if (want_values(s, st, 1, 1, "single or double") || get_word(s, v, loads, 2, "load", &k)) continue;
       y->load = loads[k], y->load_loc = st->loc;
     } else {
-      if (want_values(s, st, 1, 1, "one whole number") || get_int(s, v, 0, INT32_MAX, systolic_words[w], &n)) continue;
+      /* alpha 0 means "as the model needs", resident and gate_latency 0 "none"; the bit widths start at 1 */
+      int lo = w == 1 || w == 7 || w == 8 ? 0 : 1;
+      if (want_values(s, st, 1, 1, "one whole number") || get_int(s, v, lo, INT32_MAX, systolic_words[w], &n)) continue;
       int64_t *dst[] = {NULL, &y->alpha, &y->wbits, &y->abits, &y->accbits, NULL, NULL, &y->resident, &y->gate_latency};
       SrcLoc *loc[] = {NULL, &y->alpha_loc, &y->wbits_loc, &y->abits_loc, &y->accbits_loc, NULL, NULL, &y->resident_loc,
                        &y->gate_latency_loc};

@@ -93,3 +93,21 @@ void sa_config_describe(const SystolicConfig *c, StrBuf *out) {
             c->rows, c->cols, c->alpha, c->wbits, c->abits, c->accbits, sa_gates_text(c->gates, c->gate_n, g, sizeof g),
             sa_load_name(c->load), (long long)c->resident, (long long)c->gate_latency, c->cell_sim ? " cell-sim" : "");
 }
+
+int sa_config_apply(SystolicConfig *c, const lstmc_systolic_opts *o) {
+  if (o->rows < 0 || o->cols < 0 || o->alpha < 0 || o->wbits < 0 || o->abits < 0 || o->accbits < 0)
+    return lx_fail(LSTMC_ERR_USAGE, "systolic: array settings must not be negative");
+  int st;
+  if (o->rows > 0) c->rows = o->rows;
+  if (o->cols > 0) c->cols = o->cols;
+  if (o->alpha > 0) c->alpha = o->alpha;
+  if (o->wbits > 0) c->wbits = o->wbits;
+  if (o->abits > 0) c->abits = o->abits;
+  if (o->accbits > 0) c->accbits = o->accbits;
+  if (o->gates && (st = sa_gates_parse(o->gates, &c->gates, &c->gate_n))) return st;
+  if (o->load && (st = sa_load_parse(o->load, &c->load))) return st;
+  if (o->resident >= 0) c->resident = o->resident;
+  if (o->gate_latency >= 0) c->gate_latency = o->gate_latency;
+  if (o->cell_sim) c->cell_sim = 1;
+  return 0;
+}

@@ -66,6 +66,9 @@ int sa_load_parse(const char *text, int *load);
 /* The gate unit as text ("exact", "lut:16"); buf of at least 24 bytes. */
 const char *sa_gates_text(int kind, int n, char *buf, size_t size);
 const char *sa_load_name(int load);
+/* Sets what the public options set (fields left unset keep c's values; include/lstmc.h). 0 or
+ * LSTMC_ERR_USAGE (a bad gate unit or loading name, a negative setting); the ranges are sa_config_check's. */
+int sa_config_apply(SystolicConfig *c, const lstmc_systolic_opts *o);
 /* One line: "32x32 alpha=8 wbits=8 abits=8 accbits=32 gates=exact load=single resident=0 gate_latency=0". */
 void sa_config_describe(const SystolicConfig *c, StrBuf *out);
 
