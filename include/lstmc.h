@@ -240,7 +240,8 @@ typedef struct lstmc_systolic_stats {
   int rows, cols, alpha;         /* the array as it runs (alpha resolved) */
   int64_t streams;               /* the session's batch: each tile takes every stream's vector */
   int64_t tiles;                 /* per token */
-  int64_t cycles_per_token;      /* steady state of a stream whose tokens are known (as eval runs) */
+  int64_t cycles_per_token;      /* steady state of a stream whose tokens are known (as eval runs); with
+                                    several streams, per step (a token of each) */
   int64_t gen_cycles_per_token;  /* steady state when each token waits for the previous token's logits */
   int64_t first_token_cycles;    /* from an empty array to the first logits */
   int64_t busy_cycles, weight_stall_cycles, data_stall_cycles; /* cycles_per_token split */

@@ -46,8 +46,10 @@ int systolic_opts_from_args(const Args *a, lstmc_systolic_opts *o) {
 void print_systolic_summary(const lstmc_session *s, FILE *f) {
   lstmc_systolic_stats st;
   if (lstmc_session_systolic_stats(s, &st)) return;
-  fprintf(f, "systolic %dx%d alpha=%d: %lld cycles per token (%lld tiles, utilization %.4f), %lld saturations\n",
-          st.rows, st.cols, st.alpha, (long long)st.cycles_per_token, (long long)st.tiles, st.utilization,
+  char per[48] = "token";
+  if (st.streams > 1) snprintf(per, sizeof per, "step of %lld streams", (long long)st.streams);
+  fprintf(f, "systolic %dx%d alpha=%d: %lld cycles per %s (%lld tiles, utilization %.4f), %lld saturations\n",
+          st.rows, st.cols, st.alpha, (long long)st.cycles_per_token, per, (long long)st.tiles, st.utilization,
           (long long)st.saturations);
 }
 

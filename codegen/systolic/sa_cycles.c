@@ -215,10 +215,11 @@ void sa_cycle_report(const SaProgram *p, const SaCycleStats *s, int64_t saturati
                 pr->ntiles ? (double)pr->nnz / ((double)pr->ntiles * (double)s->cells) : 0.0,
                 pr->may_saturate ? "yes" : "no");
     }
+    if (s->streams > 1) sb_printf(out, "%lld streams: a token of each per step\n", (long long)s->streams);
     sb_printf(out,
-              "per token: %lld cycles (busy %lld, waiting for weights %lld, for inputs %lld), %lld tiles, "
+              "per %s: %lld cycles (busy %lld, waiting for weights %lld, for inputs %lld), %lld tiles, "
               "utilization %.4f (tiles %.4f)\n",
-              (long long)s->cycles_per_token, (long long)s->busy, (long long)s->weight_stall,
+              s->streams > 1 ? "step" : "token", (long long)s->cycles_per_token, (long long)s->busy, (long long)s->weight_stall,
               (long long)s->data_stall, (long long)s->tiles, s->utilization, s->tile_utilization);
     sb_printf(out, "first token: %lld cycles; generation (each token after the last logits): %lld cycles per token\n",
               (long long)s->first_token_cycles, (long long)s->gen_cycles_per_token);
