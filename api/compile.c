@@ -3,6 +3,7 @@
 #include "lstmc.h"
 #include "api/internal.h"
 #include "codegen/backend.h"
+#include "codegen/systolic/systolic.h"
 #include "support/err.h"
 
 int lstmc_compile_check(const lstmc_compile_opts *o) {
@@ -16,5 +17,10 @@ int lstmc_model_compile(const lstmc_model *m, const lstmc_compile_opts *o) {
   int st = compile_backend(o, &c);
   if (st) return st;
   if (!graph_has_weights(m->g)) return lx_fail(LSTMC_ERR_USAGE, "the model has no weights loaded");
-  return c->compile(m->g, m->g->spec_file, o); /* the spec's path, or the IR file's */
+  int target = 0;
+  if (o->target && (st = target_parse(o->target, &target))) return st;
+  SystolicConfig sc;
+  ExecOptions eo = {.batch = 1};
+  if ((st = api_target_settings(m, target, o->systolic, &sc, &eo))) return st;
+  return c->compile(m->g, m->g->spec_file, o, &eo); /* the spec's path, or the IR file's */
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "codegen/backend.h"
+#include "codegen/systolic/systolic.h"
 #include "frontend/lower.h"
 #include "frontend/spec.h"
 #include "ir/vocab.h"
@@ -56,6 +57,7 @@ int lstmc_model_load(const char *spec_path, lstmc_model **out) {
    * inference pipeline is kept, checked, for lstmc_model_apply_passes */
   if (!st && m->spec->passes) st = pipeline_build(m->spec->passes, &d, &m->passes);
   for (int i = 0; !st && i < m->spec->train.nschedule; i++) st = pipeline_check(m->spec->train.schedule[i].pipeline, &d);
+  if (!st) st = api_systolic_check_spec(m->spec, &d);
   if (!st) st = lower_spec(m->spec, 0, &m->g);
   if (st) {
     lstmc_model_free(m);
@@ -232,6 +234,9 @@ int lstmc_session_create(const lstmc_model *m, const lstmc_session_opts *opts, l
     eo.verbose = opts->verbose;
     if (opts->batch > 1) eo.batch = opts->batch;
   }
+  SystolicConfig sc;
+  int st = api_target_settings(m, eo.target, opts ? opts->systolic : NULL, &sc, &eo);
+  if (st) return st;
   lstmc_session *s = lx_calloc(1, sizeof *s);
   if (!s) return lx_nomem("creating a session");
   s->m = m;
@@ -240,7 +245,7 @@ int lstmc_session_create(const lstmc_model *m, const lstmc_session_opts *opts, l
     lx_free(s);
     return lx_nomem("creating a session");
   }
-  int st = exec_create(m->g, &eo, &s->e);
+  st = exec_create(m->g, &eo, &s->e);
   if (st) {
     lstmc_session_free(s);
     return st;

@@ -22,8 +22,9 @@ typedef struct CompileVtbl {
    * none. Returns 0 or LSTMC_ERR_USAGE. */
   int (*check)(const lstmc_compile_opts *o);
   /* Compiles g (weights loaded, options checked) into the files o names. spec_path (the spec's, or the IR
-   * file's) names the model in what is written. NULL: the backend makes no ahead-of-time code. */
-  int (*compile)(const Graph *g, const char *spec_path, const lstmc_compile_opts *o);
+   * file's) names the model in what is written; eo holds the settings the target runs the model with (for
+   * systolic, the array), as a session on it would get them. NULL: the backend makes no ahead-of-time code. */
+  int (*compile)(const Graph *g, const char *spec_path, const lstmc_compile_opts *o, const ExecOptions *eo);
 } CompileVtbl;
 
 /* The compiler of a backend that makes no ahead-of-time code (backends.def's `no_compiler`). */

@@ -477,9 +477,89 @@ static void check_passes(Sem *s, const AstStmt *st, const AstStmt **seen) {
   parse_pipeline_text(v->s, v->slen, where, &s->spec->arena, s->diag, &s->spec->passes);
 }
 
+/* --- systolic block ----------------------------------------------------------------------------------- */
+
+static const char *const systolic_words[] = {"array", "alpha", "wbits", "abits", "accbits", "gates", "load",
+                                             "resident", "gate_latency"};
+
+static void check_systolic(Sem *s, const AstStmt *blk) {
+  SpecSystolic *y = &s->spec->systolic;
+  y->present = 1;
+  y->loc = blk->loc;
+  if (blk->nvalues) ERR(blk->values->loc, "'systolic' takes no values, only a block");
+  if (!blk->has_block) {
+    ERR(blk->loc, "'systolic' needs a block { … }, as in systolic { array 32x32; alpha 8; }");
+    return;
+  }
+  const AstStmt *seen[9] = {0};
+  for (const AstStmt *st = blk->body; st; st = st->next) {
+    int w = -1;
+    for (int i = 0; i < 9; i++)
+      if (!strcmp(st->word, systolic_words[i])) w = i;
+    if (w < 0) {
+      unknown_word(s, st, "systolic block", systolic_words, 9);
+      continue;
+    }
+    if (once(s, st, &seen[w]) || no_block(s, st)) continue;
+    long long n;
+    const AstValue *v = st->values;
+    if (w == 0) {
+      /* `array 32 32`, `array 32, 32` or `array 32x32` (read as 32 and the word x32) */
+      if (want_values(s, st, 2, 2, "rows and columns, as in 'array 32x32'")) continue;
+      const AstValue *c = v->next;
+      long long r;
+      if (get_int(s, v, 1, INT32_MAX, "array rows", &r)) continue;
+      if (c->kind == AST_WORD && (c->s[0] == 'x' || c->s[0] == 'X') && c->s[1]) {
+        char *end;
+        long long k = strtoll(c->s + 1, &end, 10);
+        if (*end || k < 1 || k > INT32_MAX) {
+          ERR(c->loc, "array columns must be a positive whole number, as in 'array 32x32'; got '%s'", c->s);
+          continue;
+        }
+        n = k;
+      } else if (get_int(s, c, 1, INT32_MAX, "array columns", &n)) {
+        continue;
+      }
+      y->rows = r, y->cols = n, y->array_loc = st->loc;
+    } else if (w == 5) {
+      /* gates exact | lut N | pwl N */
+      if (want_values(s, st, 1, 2, "exact, lut N or pwl N")) continue;
+      static const char *const kinds[] = {"exact", "lut", "pwl"};
+      int k = 0;
+      if (get_word(s, v, kinds, 3, "gates", &k)) continue;
+      if (k == 0 && st->nvalues == 2) {
+        ERR(v->next->loc, "'gates exact' takes no count");
+        continue;
+      }
+      if (k > 0 && st->nvalues == 1) {
+        ERR(st->loc, "'gates %s' needs a count, as in 'gates %s 16'", kinds[k], kinds[k]);
+        continue;
+      }
+      if (k > 0 && get_int(s, v->next, 0, INT32_MAX, "the gate unit's count", &n)) continue;
+      y->gates = kinds[k], y->gate_n = k ? n : 0, y->gates_loc = st->loc;
+    } else if (w == 6) {
+      static const char *const loads[] = {"single", "double"};
+      int k = 0;
+      if (want_values(s, st, 1, 1, "single or double") || get_word(s, v, loads, 2, "load", &k)) continue;
+      y->load = loads[k], y->load_loc = st->loc;
+    } else {
+      /* alpha 0 means "as the model needs", resident and gate_latency 0 "none"; the bit widths start at 1 */
+      int lo = w == 1 || w == 7 || w == 8 ? 0 : 1;
+      if (want_values(s, st, 1, 1, "one whole number") || get_int(s, v, lo, INT32_MAX, systolic_words[w], &n)) continue;
+      int64_t *dst[] = {NULL, &y->alpha, &y->wbits, &y->abits, &y->accbits, NULL, NULL, &y->resident, &y->gate_latency};
+      SrcLoc *loc[] = {NULL, &y->alpha_loc, &y->wbits_loc, &y->abits_loc, &y->accbits_loc, NULL, NULL, &y->resident_loc,
+                       &y->gate_latency_loc};
+      *dst[w] = n;
+      *loc[w] = st->loc;
+    }
+  }
+}
+
 static void check_top(Sem *s, const AstStmt *stmts) {
-  static const char *const top_words[] = {"model", "train", "passes"};
-  const AstStmt *model = NULL, *train = NULL, *passes = NULL;
+  static const char *const top_words[] = {"model", "train", "passes", "systolic"};
+  const AstStmt *model = NULL, *train = NULL, *passes = NULL, *systolic = NULL;
+  SpecSystolic *y = &s->spec->systolic;
+  y->rows = y->cols = y->alpha = y->wbits = y->abits = y->accbits = y->gate_n = y->resident = y->gate_latency = -1;
   for (const AstStmt *st = stmts; st; st = st->next) {
     if (!strcmp(st->word, "model")) {
       if (!once(s, st, &model)) check_model(s, st);
@@ -487,8 +567,10 @@ static void check_top(Sem *s, const AstStmt *stmts) {
       if (!once(s, st, &train)) check_train(s, st);
     } else if (!strcmp(st->word, "passes")) {
       check_passes(s, st, &passes);
+    } else if (!strcmp(st->word, "systolic")) {
+      if (!once(s, st, &systolic)) check_systolic(s, st);
     } else {
-      unknown_word(s, st, "the top level", top_words, 3);
+      unknown_word(s, st, "the top level", top_words, 4);
     }
   }
   if (!model && !s->diag->nerrors) ERR(((SrcLoc){s->spec->path, 1, 1, 1, 1}), "no 'model' block in this file");

@@ -58,6 +58,17 @@ typedef struct TrainSpec {
   SrcLoc loc;
 } TrainSpec;
 
+/* The `systolic { … }` block: the array the systolic target models, as the spec states it. The statements
+ * are checked for form here; their ranges, with their places, when the model loads (api/systolic.c). */
+typedef struct SpecSystolic {
+  int present;
+  int64_t rows, cols, alpha, wbits, abits, accbits, gate_n, resident, gate_latency; /* -1: not given */
+  const char *gates; /* "exact", "lut" or "pwl"; NULL: not given */
+  const char *load;  /* "single" or "double"; NULL: not given */
+  SrcLoc loc, array_loc, alpha_loc, wbits_loc, abits_loc, accbits_loc, gates_loc, load_loc, resident_loc,
+      gate_latency_loc;
+} SpecSystolic;
+
 typedef struct Spec {
   Arena arena;
   char *path;      /* as given */
@@ -72,6 +83,7 @@ typedef struct Spec {
   TrainSpec train;
   AstPipeline *passes; /* NULL when the spec has no `passes` statement */
   SrcLoc passes_loc;
+  SpecSystolic systolic;
 } Spec;
 
 /* Reads, parses and checks a spec file. Diagnostics go to diag; on failure *out is NULL. */

@@ -168,12 +168,17 @@ void lstmc_free(void *p);
  * outlive it. */
 typedef struct lstmc_session lstmc_session;
 
+struct lstmc_systolic_opts;
+
 typedef struct lstmc_session_opts {
-  const char *target; /* "ref" (default), "cpu" or "cuda" */
+  const char *target; /* "ref" (default), "cpu", "cuda" or "systolic" */
   int threads;        /* CPU threads; 0 = all cores */
   int no_cache;       /* CUDA: do not use the on-disk kernel cache */
   int verbose;        /* report what the executor compiles and plans (messages) */
   int batch;          /* independent streams stepped together (0 or 1: one); see lstmc_session_step_batch */
+  /* target "systolic": the array (NULL: the spec's `systolic` block, else the defaults); borrowed for the
+   * call only. A model the array cannot hold fails with LSTMC_ERR_UNSUPPORTED (no fallback). */
+  const struct lstmc_systolic_opts *systolic;
 } lstmc_session_opts;
 
 /* opts may be NULL (reference executor). */
@@ -226,8 +231,9 @@ int lstmc_session_generate(lstmc_session *s, const lstmc_gen_opts *opts, char **
  *         or for an architecture named (NVRTC needs no GPU), with a header describing its launch contract and
  *         optionally the packed weight images its kernels read. */
 typedef struct lstmc_compile_opts {
-  const char *target;   /* "cpu" or "cuda" (NULL: cpu) */
-  const char *emit;     /* cpu: "obj" (default), "asm" or "llvm"; cuda: "cuda" (source, default), "ptx" or "cubin" */
+  const char *target;   /* "cpu", "cuda" or "systolic" (NULL: cpu) */
+  const char *emit;     /* cpu: "obj" (default), "asm" or "llvm"; cuda: "cuda" (source, default), "ptx" or "cubin";
+                           systolic: "images" (the only one: output is a folder of array images + manifest.json) */
   const char *output;   /* the file to write */
   const char *header;   /* cpu: the C header of the object's API; cuda: the launch contract; NULL: none */
   int verbose;          /* report the phases' times (cpu), the GPU plan and NVRTC's log (cuda) as messages */
@@ -244,6 +250,8 @@ typedef struct lstmc_compile_opts {
   int batch;            /* streams of the batched kernel, 1..8 (1) */
   const char *blob;     /* also write the packed weight images here (the blob, then the decoder's) */
   int no_cache;         /* neither read nor write the on-disk kernel cache */
+  /* systolic */
+  const struct lstmc_systolic_opts *systolic; /* the array (NULL: the spec's `systolic` block, else defaults) */
 } lstmc_compile_opts;
 
 /* Checks the options that need no model (the target; for cuda, what to emit, the architecture and the
@@ -380,6 +388,85 @@ int lstmc_train(const char *spec_path, const lstmc_train_options *opts, lstmc_tr
  * libpng). title NULL: the log's file name. Returns 0, or LSTMC_ERR_IO, LSTMC_ERR_FORMAT (not a training
  * log), LSTMC_ERR_USAGE (another extension). */
 int lstmc_plot(const char *log_path, const char *out_path, const char *title);
+
+/* ---- systolic arrays (docs/systolic.md) ----------------------------------------------------------------
+ * The systolic target runs a quantized, column-combined model as a weight-stationary array of rows × cols
+ * cells computes it: its integer arithmetic (saturation included), its cycles, and the images the chip
+ * loads. A setting left unset comes from the spec's `systolic { … }` block, else from the defaults: 32×32,
+ * alpha as the model's largest column group, 8-bit weights and activations, 32-bit accumulators, exact
+ * gates, single-buffered weight loading, no weight memory, no gate latency. */
+typedef struct lstmc_systolic_opts {
+  int rows, cols;        /* cells (0: unset) */
+  int alpha;             /* inputs each cell multiplexes (0: unset) */
+  int wbits, abits, accbits; /* weight register, activation and accumulator bits (0: unset) */
+  const char *gates;     /* the gate unit: "exact", "lut:N" (N-entry tables) or "pwl:N" (N segments); NULL: unset */
+  const char *load;      /* "single" or "double" buffered weight loading; NULL: unset */
+  int64_t resident;      /* tiles each cell's weight memory holds (0: none); -1: unset */
+  int64_t gate_latency;  /* cycles from a layer's last accumulator to its h as an input; -1: unset */
+  int cell_sim;          /* 1: step every cell of every cycle (slow; checks the cycle model while it runs) */
+} lstmc_systolic_opts;
+
+/* Sets every field to unset. */
+void lstmc_systolic_opts_init(lstmc_systolic_opts *o);
+
+typedef struct lstmc_systolic_stats {
+  int rows, cols, alpha;         /* the array as it runs (alpha resolved) */
+  int64_t streams;               /* the session's batch: each tile takes every stream's vector */
+  int64_t tiles;                 /* per token */
+  int64_t cycles_per_token;      /* steady state of a stream whose tokens are known (as eval runs); with
+                                    several streams, per step (a token of each) */
+  int64_t gen_cycles_per_token;  /* steady state when each token waits for the previous token's logits */
+  int64_t first_token_cycles;    /* from an empty array to the first logits */
+  int64_t busy_cycles, weight_stall_cycles, data_stall_cycles; /* cycles_per_token split */
+  int64_t load_cycles;           /* per token, shifting weights in */
+  int64_t preload_cycles;        /* resident weights: loading them all once */
+  int resident;                  /* 1 when every tile stays in the cells' weight memories */
+  int64_t macs;                  /* useful multiplies per token (nonzero weights × streams) */
+  double utilization;            /* macs / (cells × cycles_per_token) */
+  double tile_utilization;       /* macs / (cells × tiles × streams) */
+  int may_saturate;              /* 1 when some accumulator can leave its range */
+  int64_t saturations;           /* partial sums and accumulators clipped so far */
+} lstmc_systolic_stats;
+
+/* Cycle statistics of a session on the systolic target; LSTMC_ERR_USAGE for another target. */
+int lstmc_session_systolic_stats(const lstmc_session *s, lstmc_systolic_stats *out);
+/* The array, per product and in total: groups, tiles, utilization, cycles per token, stalls; text or one
+ * JSON object. *text is allocated; release it with lstmc_free. */
+int lstmc_session_systolic_report(const lstmc_session *s, int json, char **text);
+
+/* Images written by `lstmc compile --target systolic -o DIR` (lstmc_model_compile), read back and run as the
+ * chip would: the same arithmetic and logits as a systolic session with the same array. */
+typedef struct lstmc_systolic_image lstmc_systolic_image;
+/* Reads DIR's manifest and images and checks every byte (sizes, checksums, ranges, the tiles' coverage and
+ * order); LSTMC_ERR_FORMAT naming the file and place when anything is off. */
+int lstmc_systolic_image_open(const char *dir, lstmc_systolic_image **out);
+void lstmc_systolic_image_free(lstmc_systolic_image *img);
+int64_t lstmc_systolic_image_vocab_size(const lstmc_systolic_image *img);
+/* Zeroes the recurrent state. */
+void lstmc_systolic_image_reset(lstmc_systolic_image *img);
+/* Feeds one token; writes vocab_size logits (caller's buffer). */
+int lstmc_systolic_image_step(lstmc_systolic_image *img, int32_t token, float *logits);
+
+/* ---- charts -----------------------------------------------------------------------------------------------
+ * Points and lines as SVG or PNG (the drawing `lstmc plot` uses for training curves; `lstmc sweep` plots
+ * BPC against cycles per token with it). */
+typedef struct lstmc_chart_series {
+  const char *name;          /* legend entry */
+  const double *x, *y;       /* n points; non-finite ones (and x ≤ 0 on a logarithmic axis) are skipped */
+  const char *const *labels; /* NULL, or a short text beside each point */
+  int n;
+  int lines;                 /* 1: connect the points in order; 0: markers only */
+} lstmc_chart_series;
+
+typedef struct lstmc_chart {
+  const char *title, *xlabel, *ylabel;
+  int logx;                  /* logarithmic x axis */
+  const lstmc_chart_series *series;
+  int nseries;
+} lstmc_chart;
+
+/* Writes the chart to path (.svg, or .png when lstmc was built with libpng). */
+int lstmc_chart_write(const lstmc_chart *c, const char *path);
 
 #ifdef __cplusplus
 }

@@ -5,9 +5,15 @@
  *  - packed columns: G, the number of groups; without groups, every column that holds a nonzero (which is
  *    what alpha = 1 gives); "before combining" counts the columns the groups cover (the nonzero columns
  *    when column-combine ran), so before/after is the paper's ratio of alpha = 1 to alpha = α;
- *  - tiles = ⌈packed columns / A⌉ · ⌈R / B⌉, processed one after another;
- *  - cycles per tile = A (shifting the tile's weights in, one array row per cycle, not overlapped) +
- *    A + B − 1 (one input vector skewed through the array and its outputs drained): batch 1, one timestep;
+ *  - tiles = ⌈packed columns / A⌉ · ⌈R / B⌉, processed one after another; a tile of a ≤ A packed columns
+ *    and b ≤ B outputs (the last row and column blocks may be partial) costs
+ *    a (shifting its weight rows in, one per cycle, while the array does nothing else) +
+ *    a + b − 1 (one input vector skewed through its a rows until the last cell has multiplied; the
+ *    partial sums draining through the rows below overlap the next tile's load): batch 1, one timestep.
+ *    A full tile costs 2A + B − 1, and a matrix Σ (2a + b − 1) = 2·G·⌈R/B⌉ + R·⌈G/A⌉ − tiles. This is
+ *    the systolic target's tile model under single buffering (codegen/systolic/sa_cycles.c, checked cell by
+ *    cell), whose per-token cycles are the report's total plus the waits for input vectors that the report
+ *    does not count (docs/systolic.md);
  *  - utilization = nonzero weights / (tiles · A · B), the share of cells doing useful work;
  *  - a timestep runs W_ih and W_hh of every lstm and the decoder (the embedding is a row lookup); the
  *    elementwise gate math is not counted. */
@@ -26,6 +32,12 @@ typedef struct MatrixCost {
 } MatrixCost;
 
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+/* Σ over the tiles of G packed columns × R outputs of (2a + b − 1): each row block's a summed over the
+ * column blocks, each column block's b over the row blocks. */
+static int64_t tile_cycles(int64_t G, int64_t R, int64_t row_blocks, int64_t col_blocks) {
+  return 2 * G * col_blocks + R * row_blocks - row_blocks * col_blocks;
+}
 
 static int matrix_cost(const Tensor *t, const char *role, int64_t A, int64_t B, MatrixCost *m) {
   memset(m, 0, sizeof *m);
@@ -54,11 +66,11 @@ static int matrix_cost(const Tensor *t, const char *role, int64_t A, int64_t B, 
     lx_free(row);
     lx_free(used);
   }
-  int64_t per_tile = 2 * A + B - 1, col_tiles = ceil_div(t->rows, B);
-  m->tiles_before = ceil_div(m->cols_before, A) * col_tiles;
-  m->tiles_after = ceil_div(m->cols_after, A) * col_tiles;
-  m->cycles_before = m->tiles_before * per_tile;
-  m->cycles_after = m->tiles_after * per_tile;
+  int64_t col_tiles = ceil_div(t->rows, B), row_before = ceil_div(m->cols_before, A), row_after = ceil_div(m->cols_after, A);
+  m->tiles_before = row_before * col_tiles;
+  m->tiles_after = row_after * col_tiles;
+  m->cycles_before = tile_cycles(m->cols_before, t->rows, row_before, col_tiles);
+  m->cycles_after = tile_cycles(m->cols_after, t->rows, row_after, col_tiles);
   m->utilization = m->tiles_after ? (double)m->nnz / ((double)m->tiles_after * (double)(A * B)) : 0;
   return 0;
 }
@@ -121,7 +133,7 @@ int report_systolic(const Graph *g, int array_rows, int array_cols, int json, St
               ratio(tot.tiles_after, tot.tiles_before), tot.utilization, (long long)tot.cycles_before,
               (long long)tot.cycles_after);
   } else {
-    sb_printf(out, "systolic array %dx%d, weight-stationary, %lld cycles per tile; pipeline: %s\n", array_rows,
+    sb_printf(out, "systolic array %dx%d, weight-stationary, %lld cycles per full tile; pipeline: %s\n", array_rows,
               array_cols, (long long)(2 * A + B - 1), pipeline[0] ? pipeline : "(none)");
     sb_printf(out, "%-22s %-15s %11s %10s %14s %8s %8s %7s %7s %14s %14s\n", "matrix", "role", "shape", "nnz",
               "columns", "tiles", "tiles", "ratio", "util", "cycles", "cycles");

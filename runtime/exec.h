@@ -18,6 +18,7 @@ typedef struct ExecOptions {
   int no_cache;   /* CUDA: skip the on-disk kernel cache */
   int verbose;    /* report what the backend compiles and plans (messages) */
   int allow_fallback; /* 1: a format the backend does not specialize runs on the reference path, with a warning */
+  const struct SystolicConfig *systolic; /* target systolic: the array (codegen/systolic/systolic.h); NULL: defaults */
 } ExecOptions;
 
 typedef struct Executor Executor;
@@ -69,6 +70,12 @@ int exec_score(Executor *e, const int32_t *tokens, int64_t n, double *nll, doubl
 
 /* log p(target) under the softmax of logits[V], in double. */
 double log_softmax_at(const float *logits, int64_t V, int32_t target);
+
+/* The LSTM cell after its matrix products, as the reference executor computes it (ref_exec.c): acc[4H]
+ * holds the gate pre-activations (i, f, g, o; biases included), then c' = f·c + i·g and h' = o·tanh(c') in
+ * double, stored as float. A backend that shares the reference's float arithmetic after its products
+ * (codegen/systolic with exact gates) calls it, so that their logits agree bit for bit. */
+void lstm_cell_ref(const double *acc, int64_t H, float *h, float *c);
 
 /* The reference executor's table (ref_exec.c). */
 extern const ExecVtbl ref_exec_vtbl;

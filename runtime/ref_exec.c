@@ -106,6 +106,15 @@ static void matvec(RefExec *r, const Tensor *t, const float *x, double *acc) {
   for (int64_t j = 0; j < t->rows; j++) acc[j] += (double)r->qy[j];
 }
 
+void lstm_cell_ref(const double *acc, int64_t H, float *h, float *c) {
+  for (int64_t j = 0; j < H; j++) {
+    double i = sigmoid(acc[j]), f = sigmoid(acc[H + j]), gg = tanh(acc[2 * H + j]), o = sigmoid(acc[3 * H + j]);
+    double cn = f * (double)c[j] + i * gg;
+    c[j] = (float)cn;
+    h[j] = (float)(o * tanh((double)c[j]));
+  }
+}
+
 /* One LSTM cell step: gates = W_ih x + b_ih + W_hh h + b_hh; c' = f c + i g; h' = o tanh(c'). */
 static void lstm_step(RefExec *r, const Node *n, const float *x, float *h, float *c) {
   const Graph *g = r->base.g;
@@ -115,12 +124,7 @@ static void lstm_step(RefExec *r, const Node *n, const float *x, float *h, float
   for (int64_t j = 0; j < 4 * H; j++) acc[j] = (double)tensor_f32(b_ih)[j] + (double)tensor_f32(b_hh)[j];
   matvec(r, g->slots[n->w[W_IH]].t, x, acc);
   matvec(r, g->slots[n->w[W_HH]].t, h, acc);
-  for (int64_t j = 0; j < H; j++) {
-    double i = sigmoid(acc[j]), f = sigmoid(acc[H + j]), gg = tanh(acc[2 * H + j]), o = sigmoid(acc[3 * H + j]);
-    double cn = f * (double)c[j] + i * gg;
-    c[j] = (float)cn;
-    h[j] = (float)(o * tanh((double)c[j]));
-  }
+  lstm_cell_ref(acc, H, h, c);
 }
 
 static int ref_step(Executor *e, const int32_t *tokens, float *logits) {

@@ -118,15 +118,18 @@ int require(const Args *a, const char *name) {
   return usage_error("%s: --%s is required", a->cmd, name);
 }
 
-int session_opts(const Args *a, lstmc_session_opts *so) {
+int session_opts(const Args *a, lstmc_session_opts *so, lstmc_systolic_opts *sys) {
   long long batch, threads;
   int rc;
-  if ((rc = arg_int(a, "batch", 1, 1, 1024, &batch)) || (rc = arg_int(a, "threads", 0, 0, 1024, &threads))) return rc;
+  if ((rc = arg_int(a, "batch", 1, 1, 1024, &batch)) || (rc = arg_int(a, "threads", 0, 0, 1024, &threads)) ||
+      (rc = systolic_opts_from_args(a, sys)))
+    return rc;
   *so = (lstmc_session_opts){.target = arg_str(a, "target"),
                              .threads = (int)threads,
                              .no_cache = arg_flag(a, "no-cache"),
                              .verbose = arg_flag(a, "verbose"),
-                             .batch = (int)batch};
+                             .batch = (int)batch,
+                             .systolic = sys};
   return 0;
 }
 
@@ -190,3 +193,13 @@ int open_model(const Args *a, int need_weights, lstmc_model **m) {
   return 0;
 }
 
+int parse_array(const char *cmd, const char *text, int *rows, int *cols) {
+  char *end;
+  long r = strtol(text, &end, 10), c = 0;
+  if (*end == 'x' || *end == 'X') c = strtol(end + 1, &end, 10);
+  if (*end || r < 1 || c < 1 || r > 65536 || c > 65536)
+    return usage_error("%s: --array must be ROWSxCOLS with sizes in [1, 65536], e.g. 32x32; got '%s'", cmd, text);
+  *rows = (int)r;
+  *cols = (int)c;
+  return 0;
+}

@@ -58,12 +58,13 @@ int open_model(const Args *a, int need_weights, lstmc_model **m);
 
 /* The executor flags, one row each, for every command that runs a model on an executor (eval, generate,
  * bench); session_opts reads them, with --verbose (PASS_OPTSPECS) and a command's own --batch. */
-#define OPT_TARGET {"target", 1, "executor: ref (default), cpu, cuda"}
+#define OPT_TARGET {"target", 1, "executor: ref (default), cpu, cuda, systolic"}
 #define OPT_THREADS {"threads", 1, "CPU threads (0 = all cores)"}
 #define OPT_NO_CACHE {"no-cache", 0, "cuda: do not use the on-disk kernel cache"}
-/* The session options of the executor flags a command has (the others keep their defaults). Returns 0 or
- * prints a usage error and returns 2. */
-int session_opts(const Args *a, lstmc_session_opts *so);
+/* The session options of the executor flags a command has (the others keep their defaults), with the
+ * systolic array's (SYSTOLIC_OPTSPECS) read into *sys, which so->systolic points at. Returns 0 or prints a
+ * usage error and returns 2. */
+int session_opts(const Args *a, lstmc_session_opts *so, lstmc_systolic_opts *sys);
 
 /* The pass-pipeline options of commands that run a model's pipeline (ir, eval, generate, report). */
 #define PASS_OPTSPECS                                                                                        \
@@ -82,5 +83,27 @@ int apply_passes_inline(const Args *a, lstmc_model *m, int64_t print_inline);
 /* IR text written to a file (and by `opt`) holds the values of tensors up to this many weights; larger
  * ones go to the safetensors file beside it (docs/ir.md). */
 #define IR_INLINE_DEFAULT 4096
+
+/* Parses an array size "ROWSxCOLS" (each in [1, 65536]); prints a usage error naming cmd and returns 2. */
+int parse_array(const char *cmd, const char *text, int *rows, int *cols);
+
+/* The systolic array's options of commands that run or compile for --target systolic (tools/cmd_systolic.c). */
+#define SYSTOLIC_OPTSPECS                                                                                       \
+  {"array", 1, "systolic: the array, ROWSxCOLS (default 32x32)"},                                            \
+      {"alpha", 1, "systolic: inputs each cell multiplexes (default: the model's largest column group)"},    \
+      {"wbits", 1, "systolic: weight register bits (default 8)"},                                            \
+      {"abits", 1, "systolic: activation bits (default 8)"},                                                 \
+      {"accbits", 1, "systolic: accumulator bits, saturating (default 32)"},                                 \
+      {"gates", 1, "systolic: the gate unit, exact (default), lut:N or pwl:N"},                              \
+      {"load", 1, "systolic: single (default) or double buffered weight loading"},                           \
+      {"resident", 1, "systolic: tiles a cell's weight memory holds (default 0: none)"},                     \
+      {"gate-latency", 1, "systolic: cycles from a layer's last output to its h as an input (default 0)"},   \
+      {"cell-sim", 0, "systolic: step every cell of every cycle (slow; checks the cycle model)"}
+/* The array options given (the others unset: the spec's block or the defaults apply). Returns an exit status. */
+int systolic_opts_from_args(const Args *a, lstmc_systolic_opts *o);
+/* 1 when the command runs for --target systolic. */
+int target_is_systolic(const Args *a);
+/* After a run on the systolic target: one line on f (the array, cycles per token, utilization, saturations). */
+void print_systolic_summary(const lstmc_session *s, FILE *f);
 
 #endif

@@ -110,12 +110,14 @@ const OptSpec eval_opts[] = {{"weights", 1, "weights file"},
                              {"json", 0, "print one JSON object"},
                              PASS_OPTSPECS,
                              OPT_NO_CACHE,
+                             SYSTOLIC_OPTSPECS,
                              {0}};
 
 int cmd_eval(Args *a) {
   int rc;
   lstmc_session_opts so;
-  if ((rc = require(a, "data")) || (rc = session_opts(a, &so))) return rc;
+  lstmc_systolic_opts sys;
+  if ((rc = require(a, "data")) || (rc = session_opts(a, &so, &sys))) return rc;
   lstmc_model *m;
   if ((rc = open_model(a, 1, &m))) return rc;
   if ((rc = apply_passes(a, m))) {
@@ -148,13 +150,24 @@ int cmd_eval(Args *a) {
     rc = fail(st);
     goto done;
   }
-  if (arg_flag(a, "json"))
+  char *report = NULL;
+  if (target_is_systolic(a) && (st = lstmc_session_systolic_report(s, arg_flag(a, "json"), &report))) {
+    rc = fail(st);
+    goto done;
+  }
+  if (arg_flag(a, "json")) {
     printf("{\"bpc\": %.17g, \"tokens\": %lld, \"predictions\": %lld, \"nll\": %.17g, \"seconds\": %.6f, "
-           "\"tokens_per_s\": %.3f, \"target\": \"%s\"}\n",
+           "\"tokens_per_s\": %.3f, \"target\": \"%s\"",
            r.bpc, (long long)r.tokens, (long long)r.predictions, r.nll, r.seconds, r.tokens_per_s,
            so.target ? so.target : "ref");
-  else
+    if (report) printf(", \"systolic\": %s", report);
+    printf("}\n");
+  } else {
     printf("bpc: %.6f\n", r.bpc);
+    if (report) print_systolic_summary(s, stdout);
+    if (report && arg_flag(a, "verbose")) fputs(report, stderr);
+  }
+  lstmc_free(report);
 done:
   lstmc_session_free(s);
   lstmc_free(ids);
@@ -173,6 +186,7 @@ const OptSpec generate_opts[] = {{"weights", 1, "weights file"},
                                  OPT_THREADS,
                                  PASS_OPTSPECS,
                                  OPT_NO_CACHE,
+                                 SYSTOLIC_OPTSPECS,
                                  {0}};
 
 static void write_text(const char *t, size_t n, void *ctx) {
@@ -187,9 +201,10 @@ int cmd_generate(Args *a) {
   double temp;
   uint64_t seed;
   lstmc_session_opts so;
+  lstmc_systolic_opts sys;
   if ((rc = arg_int(a, "length", 200, 0, LLONG_MAX, &length)) || (rc = arg_int(a, "top-k", 0, 0, INT_MAX, &topk)) ||
       (rc = arg_double(a, "temperature", 1.0, 0, 1e6, &temp)) || (rc = arg_u64(a, "seed", 1, &seed)) ||
-      (rc = session_opts(a, &so)))
+      (rc = session_opts(a, &so, &sys)))
     return rc;
   lstmc_model *m;
   if ((rc = open_model(a, 1, &m))) return rc;

@@ -32,6 +32,7 @@ const OptSpec bench_opts[] = {{"weights", 1, "weights file"},
                               {"json", 0, "print one JSON object"},
                               {"o", 1, "print a table row: md or csv"},
                               PASS_OPTSPECS,
+                              SYSTOLIC_OPTSPECS,
                               {0}};
 
 /* What the options ask for. */
@@ -39,6 +40,7 @@ typedef struct BenchConfig {
   const char *mode, *format; /* format: NULL (text), "json", "md" or "csv" */
   int score;
   lstmc_session_opts session;
+  lstmc_systolic_opts systolic; /* session.systolic points here */
   long long tokens, warmup, reps;
   double seconds;
   uint64_t seed;
@@ -69,7 +71,7 @@ static int bench_options(const Args *a, BenchConfig *c) {
     return usage_error("bench: -o must be md or csv, not '%s'", c->format);
   if (c->format && arg_flag(a, "json")) return usage_error("bench: give --json or -o, not both");
   if (arg_flag(a, "json")) c->format = "json";
-  if ((rc = session_opts(a, &c->session)) || (rc = arg_int(a, "tokens", 1024, 2, 100000000, &c->tokens)) ||
+  if ((rc = session_opts(a, &c->session, &c->systolic)) || (rc = arg_int(a, "tokens", 1024, 2, 100000000, &c->tokens)) ||
       (rc = arg_int(a, "warmup", c->score ? 1 : 20, 0, 1000000, &c->warmup)) ||
       (rc = arg_int(a, "reps", c->score ? 5 : 200, 1, 100000000, &c->reps)) ||
       (rc = arg_double(a, "seconds", 2, 0, 3600, &c->seconds)) || (rc = arg_u64(a, "seed", 1, &c->seed)))
@@ -153,15 +155,19 @@ static void bench_summarize(const BenchConfig *c, const lstmc_model_info *info, 
   else snprintf(r->threads, sizeof r->threads, "all");
 }
 
-static void bench_print(const BenchConfig *c, const lstmc_model_info *info, const BenchSummary *r, int reps) {
+/* report: the systolic array's (JSON), or NULL on other targets. */
+static void bench_print(const BenchConfig *c, const lstmc_model_info *info, const BenchSummary *r, int reps,
+                        const lstmc_session *s, const char *report) {
   long long batch = c->session.batch;
   double us = 1e6;
   if (c->format && !strcmp(c->format, "json")) {
     printf("{\"model\": \"%s\", \"target\": \"%s\", \"executor\": \"%s\", \"mode\": \"%s\", \"batch\": %lld, "
            "\"threads\": \"%s\", \"reps\": %d, \"median_us\": %.3f, \"p90_us\": %.3f, \"p99_us\": %.3f, "
-           "\"us_per_token\": %.3f, \"tokens_per_s\": %.1f, \"step_bytes\": %lld, \"gb_per_s\": %.2f}\n",
+           "\"us_per_token\": %.3f, \"tokens_per_s\": %.1f, \"step_bytes\": %lld, \"gb_per_s\": %.2f",
            info->name, r->target, r->executor, c->mode, batch, r->threads, reps, r->median * us, r->p90 * us, r->p99 * us,
            r->per_token * us, r->tokens_per_s, (long long)info->step_bytes, r->gb_per_s);
+    if (report) printf(", \"systolic\": %s", report);
+    printf("}\n");
   } else if (c->format && !strcmp(c->format, "md")) {
     int fell_back = strcmp(r->target, r->executor) != 0;
     printf("| model | target | mode | batch | threads | median µs | p90 µs | p99 µs | µs/token | tokens/s | GB/s |\n");
@@ -183,6 +189,7 @@ static void bench_print(const BenchConfig *c, const lstmc_model_info *info, cons
     printf("per %s: median %.1f µs, p90 %.1f µs, p99 %.1f µs; %.0f tokens/s%s; %.1f GB/s effective\n",
            c->score ? "token" : "step", r->median * us, r->p90 * us, r->p99 * us, r->tokens_per_s,
            c->score || batch == 1 ? "" : " (all streams)", r->gb_per_s);
+    if (report) print_systolic_summary(s, stdout);
   }
 }
 
@@ -213,11 +220,14 @@ int cmd_bench(Args *a) {
     if (st < 0) rc = usage_error("bench: out of memory");
     else if (st) rc = fail(st);
   }
+  char *report = NULL;
+  if (!rc && target_is_systolic(a) && (st = lstmc_session_systolic_report(s, 1, &report))) rc = fail(st);
   if (!rc) {
     BenchSummary r;
     bench_summarize(&c, &info, s, &t, &r);
-    bench_print(&c, &info, &r, t.n);
+    bench_print(&c, &info, &r, t.n, s, report);
   }
+  lstmc_free(report);
   free(t.v);
   free(toks);
   free(logits);

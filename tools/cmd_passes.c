@@ -42,15 +42,7 @@ const OptSpec report_opts[] = {{"weights", 1, "weights file"},
 int cmd_report(Args *a) {
   const char *size = arg_str(a, "array");
   int rows = 32, cols = 32;
-  if (size) {
-    char *end;
-    long r = strtol(size, &end, 10), c = 0;
-    if (*end == 'x' || *end == 'X') c = strtol(end + 1, &end, 10);
-    if (*end || r < 1 || c < 1 || r > 65536 || c > 65536)
-      return usage_error("report: --array must be ROWSxCOLS with sizes in [1, 65536], e.g. 32x32; got '%s'", size);
-    rows = (int)r;
-    cols = (int)c;
-  }
+  if (size && parse_array("report", size, &rows, &cols)) return 2;
   lstmc_model *m;
   int rc = open_model(a, 1, &m);
   if (rc) return rc;

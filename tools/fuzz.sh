@@ -3,7 +3,8 @@
 # Seed corpora come from the repository: examples and golden diagnostics for the spec target, pipelines
 # from specs and tests for the pipeline target, weights files for the safetensors target, checkpoints of
 # fuzz/checkpoint.lstm trained by this script for the checkpoint target, the IR files of the tests and their
-# models after pipelines for the ir target. Any input that
+# models after pipelines for the ir target, systolic images compiled by this script (as tar archives) for the
+# systolic_images target. Any input that
 # crashes is kept in build-fuzz/crashes/ and fails the run; add it to tests/bad/fuzz/ as a regression test.
 set -euo pipefail
 seconds=${FUZZ_SECONDS:-60}
@@ -40,8 +41,19 @@ for p in 'prune{sparsity=0.5},quantize{bits=4}' 'column-combine{alpha=4},conflic
   $build/lstmc opt tests/passes/column_combine.test --passes "$p" \
     > "$corpus/ir/passes-$(printf '%s' "$p" | md5sum | cut -c1-12).ir" 2>/dev/null
 done
+# systolic images of a small model (several arrays, gate units, loading modes), each packed as a tar archive
+mkdir -p $corpus/systolic_images
+"$build/lstmc" init tests/systolic/golden/tied.lstm --seed 2 -o $build/sys-seed.st 2>/dev/null
+i=0
+for settings in "--array 4x4 --gates pwl:8" "--array 8x8 --load double" "--array 3x5 --gates lut:16 --resident 100"; do
+  rm -rf $build/sys-img
+  # shellcheck disable=SC2086
+  "$build/lstmc" compile tests/systolic/golden/tied.lstm --weights $build/sys-seed.st --target systolic -o $build/sys-img $settings 2>/dev/null
+  tar cf "$corpus/systolic_images/seed-$i.tar" -C $build/sys-img .
+  i=$((i+1))
+done
 status=0
-for target in spec pipeline safetensors checkpoint ir; do
+for target in spec pipeline safetensors checkpoint ir systolic_images; do
   bin=$build/fuzz/fuzz_$target
   [ -x "$bin" ] || continue
   echo "fuzz_$target: ${seconds}s"

@@ -12,6 +12,7 @@
  *   lstmc bench SPEC --weights W [--passes P] [--target ref|cpu|cuda] [--mode gen|score] [--batch N] [--json|-o md|csv]
  *   lstmc train SPEC [--data F] [--valid F] -o W.safetensors [--epochs N] [--resume CKPT] [--log run.csv] …
  *   lstmc plot run.csv -o curve.png|curve.svg
+ *   lstmc sweep SPEC --weights W --data TEXT [--alphas …] [--gammas …] [--arrays …] [--csv F] [--plot F.svg]
  * (ir, eval, generate and report take the pass flags: --passes P --stats --time-passes --print-after=NAME
  *  --print-after-all --verify-each --verbose)
  *
@@ -34,6 +35,7 @@ COMMAND(compile)
 COMMAND(bench)
 COMMAND(train)
 COMMAND(plot)
+COMMAND(sweep)
 #undef COMMAND
 
 static const Command commands[] = {
@@ -45,7 +47,7 @@ static const Command commands[] = {
      "run passes on IR text and print the result (lstmc's mlir-opt)", 1, opt_opts, cmd_opt},
     {"init", "lstmc init SPEC [--vocab-from TEXT] [--seed S] -o W.safetensors", "random PyTorch-style weights", 1,
      init_opts, cmd_init},
-    {"eval", "lstmc eval SPEC --weights W --data TEXT [--passes P] [--stats] [--target ref|cpu|cuda] [--json]",
+    {"eval", "lstmc eval SPEC --weights W --data TEXT [--passes P] [--stats] [--target ref|cpu|cuda|systolic] [--json]",
      "bits per character over a text (one stream, batch 1)", 1, eval_opts, cmd_eval},
     {"generate",
      "lstmc generate SPEC --weights W [--prime STR] [--length N] [--temperature T] [--top-k K] [--seed S] [--target ref|cpu|cuda]",
@@ -68,6 +70,11 @@ static const Command commands[] = {
      "[--resume CKPT] [--log run.csv] [--threads T] [--init W0]",
      "train with AWD-LSTM regularization (checkpoints every epoch and on Ctrl-C)", 1, train_opts, cmd_train},
     {"plot", "lstmc plot run.csv -o curve.png|curve.svg", "draw the curves of a training log", 1, plot_opts, cmd_plot},
+    {"sweep",
+     "lstmc sweep SPEC --weights W --data TEXT [--alphas 1,2,4,8,16] [--gammas 0.5] [--arrays 16x16,32x32,64x64] "
+     "[--sparsity 0.8] [--csv F] [--plot F.svg] [--json]",
+     "systolic arrays: BPC against cycles per token over column-combine alpha, gamma and array size", 1, sweep_opts,
+     cmd_sweep},
 };
 #define NCOMMANDS ((int)(sizeof commands / sizeof *commands))
 

@@ -257,62 +257,132 @@ static void fmt_tick(double v, double step, char *buf, size_t n) {
   snprintf(buf, n, "%.*f", dec, v);
 }
 
-static const Rgb C_BG = {255, 255, 255}, C_AXIS = {40, 40, 40}, C_GRID = {225, 225, 225}, C_TRAIN = {31, 119, 180},
-                 C_VALID = {255, 127, 14}, C_TEXT = {20, 20, 20};
+static const Rgb C_BG = {255, 255, 255}, C_AXIS = {40, 40, 40}, C_GRID = {225, 225, 225}, C_TEXT = {20, 20, 20};
+/* the series' colors, in order (the first two are a training log's train and valid curves) */
+static const Rgb palette[] = {{31, 119, 180}, {255, 127, 14}, {44, 160, 44}, {214, 39, 40},  {148, 103, 189},
+                              {140, 86, 75},  {227, 119, 194}, {127, 127, 127}, {188, 189, 34}, {23, 190, 207}};
+#define NPALETTE ((int)(sizeof palette / sizeof *palette))
 
-static void draw(Canvas *cv, const Series *s, const char *title) {
-  const double L = 80, R = 24, T = 44, Bm = 56;
-  double pw = cv->w - L - R, ph = cv->h - T - Bm;
-  double xlo = s->epoch[0], xhi = s->epoch[0], ylo = INFINITY, yhi = -INFINITY;
-  for (int i = 0; i < s->n; i++) {
-    xlo = fmin(xlo, s->epoch[i]), xhi = fmax(xhi, s->epoch[i]);
-    const double v[2] = {s->train[i], s->valid[i]};
-    for (int k = 0; k < 2; k++)
-      if (isfinite(v[k])) ylo = fmin(ylo, v[k]), yhi = fmax(yhi, v[k]);
-  }
-  if (!isfinite(ylo)) ylo = 0, yhi = 1;
+static int usable(const PlotChart *c, double x, double y) { return isfinite(x) && isfinite(y) && (!c->logx || x > 0); }
+
+/* Label boxes already drawn, so that a label that would cover one is left out (the CSV has every value). */
+typedef struct Boxes {
+  double x0[256], y0[256], x1[256], y1[256];
+  int n;
+} Boxes;
+
+static int box_free(Boxes *b, double x0, double y0, double x1, double y1) {
+  for (int i = 0; i < b->n; i++)
+    if (x0 < b->x1[i] && b->x0[i] < x1 && y0 < b->y1[i] && b->y0[i] < y1) return 0;
+  if (b->n < 256) b->x0[b->n] = x0, b->y0[b->n] = y0, b->x1[b->n] = x1, b->y1[b->n] = y1, b->n++;
+  return 1;
+}
+
+static void draw(Canvas *cv, const PlotChart *c) {
+  const double R = 24, T = 44, Bm = 56;
+  double L = 80, pw, ph = cv->h - T - Bm;
+  double xlo = INFINITY, xhi = -INFINITY, ylo = INFINITY, yhi = -INFINITY;
+  for (int k = 0; k < c->nseries; k++)
+    for (int i = 0; i < c->series[k].n; i++) {
+      double x = c->series[k].x[i], y = c->series[k].y[i];
+      if (!usable(c, x, y)) continue;
+      x = c->logx ? log10(x) : x;
+      xlo = fmin(xlo, x), xhi = fmax(xhi, x), ylo = fmin(ylo, y), yhi = fmax(yhi, y);
+    }
+  if (!isfinite(ylo)) ylo = 0, yhi = 1, xlo = 0, xhi = 1;
   if (yhi - ylo < 1e-9) ylo -= 0.5, yhi += 0.5;
   double pad = (yhi - ylo) * 0.06;
   ylo -= pad, yhi += pad;
   if (xhi - xlo < 1e-9) xlo -= 0.5, xhi += 0.5;
+  if (c->logx) {
+    double xpad = (xhi - xlo) * 0.04;
+    xlo -= xpad, xhi += xpad;
+  }
   double ystep = nice_step(ylo, yhi, 6), xstep = nice_step(xlo, xhi, 8);
-  if (xstep < 1) xstep = 1;
+  if (c->integer_x && xstep < 1) xstep = 1;
+  char buf[64];
+  /* room on the left for the longest y tick label */
+  for (double y = ceil(ylo / ystep) * ystep; y <= yhi + 1e-12; y += ystep) {
+    fmt_tick(y, ystep, buf, sizeof buf);
+    L = fmax(L, (double)strlen(buf) * CHAR_W + 20);
+  }
+  pw = cv->w - L - R;
 #define PX(x) (L + ((x) - xlo) / (xhi - xlo) * pw)
 #define PY(y) (T + ph - ((y) - ylo) / (yhi - ylo) * ph)
   cv_rect(cv, 0, 0, cv->w, cv->h, C_BG);
-  char buf[64];
   for (double y = ceil(ylo / ystep) * ystep; y <= yhi + 1e-12; y += ystep) {
     cv_line(cv, L, PY(y), L + pw, PY(y), C_GRID, 1, 0);
     fmt_tick(y, ystep, buf, sizeof buf);
     cv_text(cv, L - 8, PY(y) - CHAR_H / 2.0 + 2, buf, C_TEXT, 2);
   }
-  for (double x = ceil(xlo / xstep) * xstep; x <= xhi + 1e-12; x += xstep) {
-    cv_line(cv, PX(x), T, PX(x), T + ph, C_GRID, 1, 0);
-    fmt_tick(x, xstep, buf, sizeof buf);
-    cv_text(cv, PX(x), T + ph + 8, buf, C_TEXT, 1);
+  if (c->logx && xhi - xlo < 1) {
+    /* less than a decade: "nice" values, placed on the logarithmic axis, each label clear of the last */
+    double vlo = pow(10, xlo), vhi = pow(10, xhi), step = nice_step(vlo, vhi, 6), last_end = -INFINITY;
+    for (double v = ceil(vlo / step) * step; v <= vhi; v += step) {
+      snprintf(buf, sizeof buf, "%g", v);
+      double half = (double)strlen(buf) * CHAR_W / 2;
+      if (PX(log10(v)) - half < last_end + CHAR_W) continue;
+      last_end = PX(log10(v)) + half;
+      cv_line(cv, PX(log10(v)), T, PX(log10(v)), T + ph, C_GRID, 1, 0);
+      cv_text(cv, PX(log10(v)), T + ph + 8, buf, C_TEXT, 1);
+    }
+  } else if (c->logx) {
+    /* ticks at 1, 2 and 5 times the powers of ten, the 2 and 5 dropped when they would crowd */
+    int dense = xhi - xlo < 3;
+    for (double e = floor(xlo); e <= ceil(xhi); e++)
+      for (int m = 0; m < 3; m++) {
+        static const double mant[3] = {1, 2, 5};
+        if (m && !dense) continue;
+        double v = mant[m] * pow(10, e), x = log10(v);
+        if (x < xlo || x > xhi) continue;
+        cv_line(cv, PX(x), T, PX(x), T + ph, C_GRID, 1, 0);
+        snprintf(buf, sizeof buf, "%g", v);
+        cv_text(cv, PX(x), T + ph + 8, buf, C_TEXT, 1);
+      }
+  } else {
+    for (double x = ceil(xlo / xstep) * xstep; x <= xhi + 1e-12; x += xstep) {
+      cv_line(cv, PX(x), T, PX(x), T + ph, C_GRID, 1, 0);
+      fmt_tick(x, xstep, buf, sizeof buf);
+      cv_text(cv, PX(x), T + ph + 8, buf, C_TEXT, 1);
+    }
   }
   cv_line(cv, L, T + ph, L + pw, T + ph, C_AXIS, 1.5, 0);
   cv_line(cv, L, T, L, T + ph, C_AXIS, 1.5, 0);
-  cv_text(cv, L + pw / 2, cv->h - 24, "epoch", C_TEXT, 1);
-  cv_text(cv, 8, 14, "bits per character", C_TEXT, 0);
-  cv_text(cv, L + pw / 2, 14, title, C_TEXT, 1);
-  const Rgb colors[2] = {C_TRAIN, C_VALID};
-  const double *ys[2] = {s->train, s->valid};
-  for (int k = 0; k < 2; k++) {
+  cv_text(cv, L + pw / 2, cv->h - 24, c->xlabel ? c->xlabel : "", C_TEXT, 1);
+  /* the title on top, the y axis's label below it at the left: a long title does not run into it */
+  cv_text(cv, 8, T - 20, c->ylabel ? c->ylabel : "", C_TEXT, 0);
+  cv_text(cv, L + pw / 2, 4, c->title ? c->title : "", C_TEXT, 1);
+  size_t longest = 5;
+  Boxes boxes;
+  boxes.n = 0;
+  for (int k = 0; k < c->nseries; k++) {
+    const PlotSeries *s = &c->series[k];
+    Rgb col = palette[k % NPALETTE];
     int prev = -1;
+    if (s->name && strlen(s->name) > longest) longest = strlen(s->name);
     for (int i = 0; i < s->n; i++) {
-      if (!isfinite(ys[k][i])) continue;
-      if (prev >= 0) cv_line(cv, PX(s->epoch[prev]), PY(ys[k][prev]), PX(s->epoch[i]), PY(ys[k][i]), colors[k], 2.2, 0);
-      cv_rect(cv, PX(s->epoch[i]) - 3, PY(ys[k][i]) - 3, 6, 6, colors[k]);
+      if (!usable(c, s->x[i], s->y[i])) continue;
+      double x = PX(c->logx ? log10(s->x[i]) : s->x[i]), y = PY(s->y[i]);
+      if (s->lines && prev >= 0)
+        cv_line(cv, PX(c->logx ? log10(s->x[prev]) : s->x[prev]), PY(s->y[prev]), x, y, col, 2.2, 0);
+      cv_rect(cv, x - 3, y - 3, 6, 6, col);
+      if (s->labels && s->labels[i]) {
+        /* beside the point, on its left when it would leave the plot */
+        double w = (double)strlen(s->labels[i]) * CHAR_W;
+        int left = x + 6 + w > L + pw;
+        double bx = left ? x - 6 - w : x + 6, by = y - CHAR_H - 2;
+        if (box_free(&boxes, bx, by, bx + w, by + CHAR_H)) cv_text(cv, left ? x - 6 : x + 6, by, s->labels[i], col, left ? 2 : 0);
+      }
       prev = i;
     }
   }
   /* legend, top right inside the plot */
-  const char *names[2] = {"train", "valid"};
-  for (int k = 0; k < 2; k++) {
-    double ly = T + 12 + k * 22, lx = L + pw - 120;
-    cv_line(cv, lx, ly + 7, lx + 26, ly + 7, colors[k], 2.2, 0);
-    cv_text(cv, lx + 34, ly, names[k], C_TEXT, 0);
+  double lw = fmax(120, 44 + (double)longest * CHAR_W);
+  for (int k = 0; k < c->nseries; k++) {
+    double ly = T + 12 + k * 22, lx = L + pw - lw;
+    Rgb col = palette[k % NPALETTE];
+    cv_line(cv, lx, ly + 7, lx + 26, ly + 7, col, 2.2, 0);
+    cv_text(cv, lx + 34, ly, c->series[k].name ? c->series[k].name : "", C_TEXT, 0);
   }
 #undef PX
 #undef PY
@@ -363,30 +433,37 @@ static int ends_with(const char *s, const char *suffix) {
   return n >= m && !strcasecmp(s + n - m, suffix);
 }
 
-int plot_log(const char *log_path, const char *out_path, const char *title) {
+int plot_chart(const PlotChart *c, const char *out_path) {
   int svg = ends_with(out_path, ".svg");
   if (!svg && !ends_with(out_path, ".png"))
     return lx_fail(LSTMC_ERR_USAGE, "plot: '%s': the output must end in .png or .svg", out_path);
 #ifndef LSTMC_HAVE_PNG
   if (!svg) return lx_fail(LSTMC_ERR_UNSUPPORTED, "plot: this lstmc was built without libpng; write an .svg instead");
 #endif
-  Series s;
-  int st = read_log(log_path, &s);
-  if (st) return st;
   Canvas cv = {800, 500, svg, {0}, NULL};
   sb_init(&cv.sb);
-  if (!svg && !(cv.px = lx_malloc((size_t)cv.w * (size_t)cv.h * 3))) {
-    series_free(&s);
-    return lx_nomem("drawing the plot");
-  }
-  const char *base = strrchr(log_path, '/');
-  draw(&cv, &s, title ? title : base ? base + 1 : log_path);
+  if (!svg && !(cv.px = lx_malloc((size_t)cv.w * (size_t)cv.h * 3))) return lx_nomem("drawing the plot");
+  draw(&cv, c);
+  int st = 0;
   if (svg) st = cv.sb.failed ? lx_nomem("drawing the plot") : write_svg(&cv, out_path);
 #ifdef LSTMC_HAVE_PNG
   else st = write_png(&cv, out_path);
 #endif
   sb_free(&cv.sb);
   lx_free(cv.px);
+  return st;
+}
+
+int plot_log(const char *log_path, const char *out_path, const char *title) {
+  if (!ends_with(out_path, ".svg") && !ends_with(out_path, ".png"))
+    return lx_fail(LSTMC_ERR_USAGE, "plot: '%s': the output must end in .png or .svg", out_path);
+  Series s;
+  int st = read_log(log_path, &s);
+  if (st) return st;
+  const char *base = strrchr(log_path, '/');
+  PlotSeries curves[2] = {{"train", s.epoch, s.train, NULL, s.n, 1}, {"valid", s.epoch, s.valid, NULL, s.n, 1}};
+  PlotChart chart = {title ? title : base ? base + 1 : log_path, "epoch", "bits per character", 0, 1, curves, 2};
+  st = plot_chart(&chart, out_path);
   series_free(&s);
   return st;
 }

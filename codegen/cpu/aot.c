@@ -33,7 +33,8 @@ static int make_prefix(const char *name, const char *path, char *out, size_t n) 
   return 0;
 }
 
-static int cpu_aot_compile(const Graph *g, const char *spec_path, const lstmc_compile_opts *o) {
+static int cpu_aot_compile(const Graph *g, const char *spec_path, const lstmc_compile_opts *o, const ExecOptions *eo) {
+  (void)eo;
   static const char *const emits[] = {"obj", "asm", "llvm"}; /* CPU_EMIT_OBJ, _ASM, _LLVM in this order */
   int emit = -1;
   for (int i = 0; i < 3; i++)

@@ -144,7 +144,8 @@ static int write_blob(const CudaPlan *plan, const char *path) {
   return st;
 }
 
-static int cuda_aot_compile(const Graph *g, const char *spec_path, const lstmc_compile_opts *o) {
+static int cuda_aot_compile(const Graph *g, const char *spec_path, const lstmc_compile_opts *o, const ExecOptions *eo) {
+  (void)eo;
   (void)spec_path;
   CudaDeviceInfo info;
   device_for(o, &info);

@@ -65,9 +65,9 @@ static void test_check(void) {
   o.batch = 9;
   expect_refused(&o, LSTMC_ERR_USAGE, "compile: --batch must be an integer in [1, 8], got 9");
   lstmc_compile_opts t = {.target = "ref", .output = "x"};
-  expect_refused(&t, LSTMC_ERR_USAGE, "compile: target 'ref' cannot compile ahead of time (only cpu or cuda can)");
+  expect_refused(&t, LSTMC_ERR_USAGE, "compile: target 'ref' cannot compile ahead of time (only cpu, cuda or systolic can)");
   t.target = "tpu";
-  expect_refused(&t, LSTMC_ERR_USAGE, "compile: target 'tpu' cannot compile ahead of time (only cpu or cuda can)");
+  expect_refused(&t, LSTMC_ERR_USAGE, "compile: target 'tpu' cannot compile ahead of time (only cpu, cuda or systolic can)");
 }
 
 /* What the backend makes for this graph and device, to compare the files with. */

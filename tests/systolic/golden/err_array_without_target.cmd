@@ -1,0 +1,1 @@
+eval tied.lstm --weights $T/tied.st --data data.txt --array 16x16

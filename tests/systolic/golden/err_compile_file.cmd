@@ -1,0 +1,1 @@
+compile tied.lstm --weights $T/tied.st --target systolic -o data.txt

@@ -1,0 +1,1 @@
+eval untied.lstm --weights $T/untied.st --data data.txt --target systolic

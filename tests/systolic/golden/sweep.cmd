@@ -1,0 +1,1 @@
+sweep tied.lstm --weights $T/tied.st --data data.txt --alphas 1,2,4 --gammas 0.5,1 --arrays 4x4,8x8 --sparsity 0.5 --csv $T/sweep.csv --plot $T/sweep.svg --quiet && head -3 $T/sweep.csv && grep -c "<text" $T/sweep.svg
